@@ -1,0 +1,3 @@
+from lit_rl.algorithms.dqn import DQN
+
+__all__ = ["DQN"]

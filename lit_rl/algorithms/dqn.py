@@ -1,0 +1,262 @@
+"""Deep Q-Network (Mnih et al. 2013, 2015) with the Double DQN target (van Hasselt et al. 2016)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+import torch.nn.functional as F
+from gymnasium import spaces
+from lightning.pytorch.cli import OptimizerCallable
+from torch import Tensor, nn
+from torch.utils.data import DataLoader
+
+from lit_rl.callbacks.epsilon_decay import EpsilonDecay
+from lit_rl.callbacks.replay_collector import ReplayCollector
+from lit_rl.callbacks.target_network_update import TargetNetworkUpdate
+from lit_rl.checks import check_choice, check_positive, check_unit_interval
+from lit_rl.envs import check_env_id, make_vector_env
+from lit_rl.evaluation import evaluate_episodes
+from lit_rl.networks import NETWORKS, build_network
+from lit_rl.replay_buffer import ReplayBatch, ReplayBuffer
+from lit_rl.replay_dataset import ReplayDataset
+from lit_rl.seeding import run_seed
+from lit_rl.td_targets import td_targets
+
+LOSSES = {"huber": F.smooth_l1_loss, "mse": F.mse_loss}
+EVAL_SEED_OFFSET = 1_000_000  # evaluation episodes never share seeds with training envs
+
+
+class DQN(L.LightningModule):
+    """Deep Q-learning with experience replay, a target network and epsilon-greedy exploration.
+
+    Env steps are counted over all sub-environments and all processes; ``total_env_steps``,
+    ``learning_starts``, ``eval_interval`` and the epsilon schedule are in those global env steps.
+    ``train_frequency`` counts vector-env steps of one process, as in Stable-Baselines3.
+
+    Args:
+        env_id: gymnasium environment id, e.g. ``CartPole-v1``; it must have discrete actions.
+        env_kwargs: extra keyword arguments for ``gymnasium.make_vec``.
+        num_envs: sub-environments stepped together in each process.
+        total_env_steps: training stops after this many env steps; ``None`` leaves it to the Trainer.
+        learning_rate: optimizer learning rate.
+        optimizer: optimizer class or factory; called with the parameters and ``lr=learning_rate``.
+        buffer_size: replay capacity in transitions, per process.
+        batch_size: transitions per gradient step.
+        gamma: discount factor in ``[0, 1]``.
+        learning_starts: random-action env steps that fill the buffer before learning starts.
+        train_frequency: vector-env steps between rounds of gradient steps.
+        gradient_steps: gradient steps per round.
+        target_update_interval: gradient steps between target-network updates.
+        tau: target update factor: 1 copies the weights, less than 1 is Polyak averaging.
+        start_e: initial epsilon of the epsilon-greedy policy.
+        end_e: final epsilon.
+        exploration_fraction: fraction of ``total_env_steps`` over which epsilon decays.
+        exploration_schedule: ``linear`` or ``exponential`` decay of epsilon.
+        double_dqn: pick the next action with the online network, value it with the target network.
+        loss: ``huber`` (smooth L1, as the Nature DQN's clipped error) or ``mse``.
+        network: ``auto`` (Nature CNN for image observations, MLP otherwise), ``mlp`` or ``nature_cnn``.
+        hidden_sizes: hidden layer widths of the MLP.
+        eval_episodes: greedy episodes played at each evaluation.
+        eval_interval: env steps between evaluations (one training epoch).
+        eval_epsilon: exploration rate while evaluating (0 is greedy).
+    """
+
+    def __init__(
+        self,
+        env_id: str = "CartPole-v1",
+        env_kwargs: dict[str, Any] | None = None,
+        num_envs: int = 1,
+        total_env_steps: int | None = 500_000,
+        learning_rate: float = 1e-4,
+        optimizer: OptimizerCallable = torch.optim.Adam,
+        buffer_size: int = 100_000,
+        batch_size: int = 64,
+        gamma: float = 0.99,
+        learning_starts: int = 1000,
+        train_frequency: int = 1,
+        gradient_steps: int = 1,
+        target_update_interval: int = 1000,
+        tau: float = 1.0,
+        start_e: float = 1.0,
+        end_e: float = 0.05,
+        exploration_fraction: float = 0.1,
+        exploration_schedule: str = "linear",
+        double_dqn: bool = True,
+        loss: str = "huber",
+        network: str = "auto",
+        hidden_sizes: Sequence[int] = (256, 256),
+        eval_episodes: int = 20,
+        eval_interval: int = 10_000,
+        eval_epsilon: float = 0.0,
+    ) -> None:
+        super().__init__()
+        check_env_id(env_id)
+        check_positive("buffer_size", buffer_size)
+        check_positive("batch_size", batch_size)
+        if batch_size > buffer_size:
+            raise ValueError(f"batch_size={batch_size} is invalid: it must be <= buffer_size={buffer_size}.")
+        if learning_starts < batch_size:
+            raise ValueError(
+                f"learning_starts={learning_starts} is invalid: it must be >= batch_size={batch_size}."
+            )
+        check_unit_interval("gamma", gamma)
+        check_positive("learning_rate", learning_rate)
+        check_choice("loss", loss, LOSSES)
+        check_choice("network", network, NETWORKS)
+        check_positive("eval_episodes", eval_episodes)
+        check_positive("eval_interval", eval_interval)
+        check_unit_interval("eval_epsilon", eval_epsilon)
+        self.save_hyperparameters(ignore=["optimizer"])
+        self.optimizer_factory = optimizer
+        # Built here so that bad values stop the run before any env exists; see configure_callbacks.
+        self.default_callbacks = [
+            ReplayCollector(num_envs, learning_starts, train_frequency, gradient_steps, total_env_steps),
+            EpsilonDecay(start_e, end_e, exploration_fraction, total_env_steps, schedule=exploration_schedule),
+            TargetNetworkUpdate(target_update_interval, tau),
+        ]
+        self.env_steps = 0
+        self.epsilon = start_e
+        self.q_network: nn.Module | None = None
+        self.target_network: nn.Module | None = None
+        self.replay_buffer: ReplayBuffer | None = None
+        self.eval_env = None
+        self.action_rng = np.random.default_rng(run_seed())  # re-seeded per rank in setup()
+
+    # ----------------------------------------------------------------- construction
+    def build_networks(self, observation_space: spaces.Box, num_actions: int) -> None:
+        self.observation_space, self.num_actions = observation_space, num_actions
+        self.q_network = build_network(
+            observation_space, num_actions, self.hparams.network, self.hparams.hidden_sizes
+        )
+        self.target_network = copy.deepcopy(self.q_network).requires_grad_(False)
+
+    def setup(self, stage: str) -> None:
+        hp = self.hparams
+        self.eval_env = make_vector_env(hp.env_id, hp.eval_episodes, hp.env_kwargs)
+        action_space = self.eval_env.single_action_space
+        if not isinstance(action_space, spaces.Discrete):
+            raise ValueError(
+                f"env_id={hp.env_id!r} has action space {action_space}, but DQN needs a Discrete "
+                "action space; use PPO for continuous actions."
+            )
+        if self.q_network is None:
+            self.build_networks(self.eval_env.single_observation_space, int(action_space.n))
+        rank = self.trainer.global_rank if self._trainer is not None else 0
+        self.action_rng = np.random.default_rng(run_seed() + rank)
+        self.eval_rng = np.random.default_rng(run_seed() + EVAL_SEED_OFFSET)
+        if stage == "fit":
+            self.replay_buffer = ReplayBuffer(
+                hp.buffer_size,
+                self.observation_space.shape,
+                self.observation_space.dtype,
+                seed=run_seed() + rank,
+            )
+
+    def teardown(self, stage: str) -> None:
+        if self.eval_env is not None:
+            self.eval_env.close()
+            self.eval_env = None
+
+    def configure_callbacks(self) -> list[L.Callback]:
+        # A callback of the same class given to the Trainer (e.g. in YAML) replaces the default.
+        given = self.trainer.callbacks if self._trainer is not None else []
+        return [c for c in self.default_callbacks if not any(isinstance(g, type(c)) for g in given)]
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return self.optimizer_factory(self.q_network.parameters(), lr=self.hparams.learning_rate)
+
+    # ----------------------------------------------------------------- acting
+    @torch.inference_mode()
+    def act(self, obs: np.ndarray, epsilon: float = 0.0, rng: np.random.Generator | None = None) -> np.ndarray:
+        """Epsilon-greedy actions for a batch of observations (one per sub-environment)."""
+        rng = self.action_rng if rng is None else rng
+        n = len(obs)
+        if epsilon >= 1.0:
+            return rng.integers(self.num_actions, size=n)
+        q_values = self.q_network(torch.as_tensor(obs, device=self.device))
+        actions = q_values.argmax(dim=1).cpu().numpy()
+        if epsilon > 0.0:
+            explore = rng.random(n) < epsilon
+            actions = np.where(explore, rng.integers(self.num_actions, size=n), actions)
+        return actions
+
+    # ----------------------------------------------------------------- learning
+    def train_dataloader(self) -> DataLoader:
+        hp = self.hparams
+        env_steps_per_batch = hp.train_frequency * hp.num_envs * self.trainer.world_size / hp.gradient_steps
+        batches_per_epoch = max(1, round(hp.eval_interval / env_steps_per_batch))
+        dataset = ReplayDataset(self.replay_buffer, hp.batch_size, batches_per_epoch)
+        return DataLoader(dataset, batch_size=None, num_workers=0, pin_memory=self.device.type == "cuda")
+
+    def training_step(self, batch: ReplayBatch, batch_idx: int) -> Tensor:
+        q_values = self.q_network(batch.obs)
+        q_taken = q_values.gather(1, batch.actions.long().unsqueeze(1)).squeeze(1).float()
+        with torch.no_grad():
+            next_q_target = self.target_network(batch.next_obs)
+            next_q_online = self.q_network(batch.next_obs) if self.hparams.double_dqn else None
+            targets = td_targets(batch.rewards, batch.terminated, next_q_target, self.hparams.gamma, next_q_online)
+        loss = LOSSES[self.hparams.loss](q_taken, targets)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"train/loss became {loss.item()} at gradient step {self.global_step} (env step "
+                f"{self.env_steps}); training stopped and the last saved checkpoint was left as it was. "
+                "Try a lower learning_rate or gradient clipping (--trainer.gradient_clip_val)."
+            )
+        if self.trainer._logger_connector.should_update_logs:
+            self.log("train/loss", loss)
+            self.log("train/q_values", q_taken.mean())
+        return loss
+
+    # ----------------------------------------------------------------- evaluation
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader([0], batch_size=None)  # one step; validation_step plays the episodes
+
+    test_dataloader = val_dataloader
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        if self.trainer.sanity_checking:
+            return  # an untrained agent's score says nothing; skip the sanity-check episodes
+        returns, lengths = evaluate_episodes(
+            lambda obs: self.act(obs, self.hparams.eval_epsilon, self.eval_rng),
+            self.eval_env,
+            seed=run_seed() + EVAL_SEED_OFFSET,
+        )
+        self.log("eval/episodic_return", float(returns.mean()), prog_bar=True, batch_size=1)
+        self.log("eval/episodic_return_std", float(returns.std()), batch_size=1)
+        self.log("eval/episodic_length", float(lengths.mean()), batch_size=1)
+
+    test_step = validation_step
+
+    # ----------------------------------------------------------------- checkpoints
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["lit_rl"] = {
+            "algorithm": type(self).__name__,
+            "env_id": self.hparams.env_id,
+            "env_steps": self.env_steps,
+            "epsilon": self.epsilon,
+            "observation_shape": list(self.observation_space.shape),
+            "observation_dtype": str(self.observation_space.dtype),
+            "num_actions": self.num_actions,
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint.get("lit_rl")
+        if state is None or state.get("algorithm") != type(self).__name__:
+            found = "no lit_rl state" if state is None else f"a {state.get('algorithm')} checkpoint"
+            raise ValueError(f"This checkpoint holds {found}; {type(self).__name__} cannot load it.")
+        if state["env_id"] != self.hparams.env_id:
+            raise ValueError(
+                f"This checkpoint was trained on env_id={state['env_id']!r}, not env_id={self.hparams.env_id!r}."
+            )
+        if self.q_network is None:  # load_from_checkpoint: no env was created, rebuild from the record
+            dtype = np.dtype(state["observation_dtype"])
+            low, high = (0, 255) if dtype == np.uint8 else (-np.inf, np.inf)
+            space = spaces.Box(low, high, tuple(state["observation_shape"]), dtype)
+            self.build_networks(space, int(state["num_actions"]))
+        self.env_steps = int(state["env_steps"])
+        self.epsilon = float(state["epsilon"])

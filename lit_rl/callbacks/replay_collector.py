@@ -1,0 +1,114 @@
+"""The environment-stepping callback of off-policy algorithms."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import lightning as L
+import numpy as np
+
+from lit_rl.checks import check_non_negative, check_positive
+from lit_rl.envs import make_vector_env
+from lit_rl.episode_statistics import EpisodeStatistics
+from lit_rl.seeding import run_seed
+
+
+class ReplayCollector(L.Callback):
+    """Steps a vector env with the module's policy and stores the transitions in its replay buffer.
+
+    Before the first gradient step it takes ``learning_starts`` env steps with uniformly random
+    actions (in ``on_fit_start``: Lightning fetches the first batch right after that hook). Then,
+    after every ``gradient_steps`` gradient steps, it takes ``train_frequency`` vector-env steps
+    with ``pl_module.act(obs, pl_module.epsilon)``. Training stops once ``total_env_steps`` is
+    reached. Env steps are counted over all sub-environments and all ranks, in
+    ``pl_module.env_steps``.
+
+    The module provides ``hparams.env_id``, ``hparams.env_kwargs`` (optional),
+    ``replay_buffer`` (with ``add``), ``act(obs, epsilon)``, ``epsilon`` and ``env_steps``.
+
+    Args:
+        num_envs: sub-environments per process; env ``i`` of rank ``r`` is seeded
+            ``seed + r * num_envs + i``.
+        learning_starts: random-action env steps that fill the buffer before learning starts.
+        train_frequency: vector-env steps between rounds of gradient steps.
+        gradient_steps: gradient steps per round.
+        total_env_steps: stop training after this many env steps (``None``: never).
+    """
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        learning_starts: int = 1000,
+        train_frequency: int = 1,
+        gradient_steps: int = 1,
+        total_env_steps: int | None = None,
+    ) -> None:
+        check_positive("num_envs", num_envs)
+        check_non_negative("learning_starts", learning_starts)
+        check_positive("train_frequency", train_frequency)
+        check_positive("gradient_steps", gradient_steps)
+        if total_env_steps is not None:
+            check_positive("total_env_steps", total_env_steps)
+        self.num_envs = num_envs
+        self.learning_starts = learning_starts
+        self.train_frequency = train_frequency
+        self.gradient_steps = gradient_steps
+        self.total_env_steps = total_env_steps
+        self.statistics = EpisodeStatistics()
+        self.env: gym.vector.VectorEnv | None = None
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if stage != "fit":
+            return
+        self.env = make_vector_env(pl_module.hparams.env_id, self.num_envs, pl_module.hparams.get("env_kwargs"))
+        self.obs, _ = self.env.reset(seed=run_seed() + trainer.global_rank * self.num_envs)
+        # With next-step autoreset, the step after an episode ends only resets that env.
+        self.resetting = np.zeros(self.num_envs, dtype=bool)
+        self.steps_per_vector_step = self.num_envs * trainer.world_size
+
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if self.env is not None:
+            self.env.close()
+            self.env = None
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        while pl_module.env_steps < self.learning_starts:
+            self.step(pl_module, epsilon=1.0)
+        # A run resumed without a replay snapshot refills its buffer with the current policy.
+        target = max(1, self.learning_starts // trainer.world_size)
+        while len(pl_module.replay_buffer) < min(target, pl_module.replay_buffer.capacity):
+            self.step(pl_module, epsilon=pl_module.epsilon)
+
+    def step(self, pl_module: L.LightningModule, epsilon: float) -> None:
+        """One vector-env step: act, store the real transitions, record finished episodes."""
+        actions = pl_module.act(self.obs, epsilon)
+        next_obs, rewards, terminated, truncated, info = self.env.step(actions)
+        pl_module.replay_buffer.add(
+            self.obs, actions, rewards, next_obs, terminated, truncated, valid=~self.resetting
+        )
+        self.resetting = terminated | truncated
+        self.obs = next_obs
+        pl_module.env_steps += self.steps_per_vector_step
+        self.statistics.record(info)
+
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        if trainer._logger_connector.should_update_logs:
+            self.statistics.log(pl_module, pl_module.env_steps)
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        if trainer.global_step % self.gradient_steps == 0:
+            for _ in range(self.train_frequency):
+                self.step(pl_module, pl_module.epsilon)
+        if self.total_env_steps is not None and pl_module.env_steps >= self.total_env_steps:
+            trainer.should_stop = True
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.statistics.state_dict()
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.statistics.load_state_dict(state_dict)

@@ -1,0 +1,47 @@
+"""Creating gymnasium vector environments, and checking env ids before anything runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+
+_ALE_REGISTERED = False
+
+
+def register_atari_envs() -> None:
+    """Make the ``ALE/...`` and ``...NoFrameskip-v4`` ids known to gymnasium (once)."""
+    global _ALE_REGISTERED
+    if not _ALE_REGISTERED:
+        import ale_py
+
+        gym.register_envs(ale_py)
+        _ALE_REGISTERED = True
+
+
+def check_env_id(env_id: str) -> None:
+    """Raise a one-line ``ValueError`` if ``env_id`` is not registered. Creates no environment."""
+    register_atari_envs()
+    try:
+        gym.spec(env_id)
+    except gym.error.Error as error:
+        raise ValueError(
+            f"env_id={env_id!r} is not a registered gymnasium environment ({error}). "
+            "List the valid ids with: python -c \"import gymnasium, ale_py; "
+            "gymnasium.register_envs(ale_py); gymnasium.pprint_registry()\""
+        ) from None
+
+
+def make_vector_env(
+    env_id: str, num_envs: int, env_kwargs: dict[str, Any] | None = None
+) -> gym.vector.VectorEnv:
+    """A synchronous vector env with next-step autoreset that reports finished episodes.
+
+    Finished episodes appear in ``info["episode"]`` (``"r"`` return, ``"l"`` length) with the mask
+    ``info["_episode"]``: gymnasium's ``RecordEpisodeStatistics`` contract, which every env
+    factory in lit_rl honours so that collectors and evaluation read true episode scores.
+    Seed it through ``env.reset(seed=s)``: sub-environment ``i`` gets ``s + i``.
+    """
+    check_env_id(env_id)
+    env = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync", **(env_kwargs or {}))
+    return gym.wrappers.vector.RecordEpisodeStatistics(env)

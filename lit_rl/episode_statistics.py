@@ -1,0 +1,56 @@
+"""Episode returns, lengths and throughput, as seen by an environment-stepping callback."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import lightning as L
+import numpy as np
+from torchmetrics.aggregation import MeanMetric
+
+
+class EpisodeStatistics:
+    """Averages the episodes finished since the last log, and the env steps per second.
+
+    Reads gymnasium's ``RecordEpisodeStatistics`` info (``info["episode"]``, ``info["_episode"]``),
+    so returns are whole-episode, unclipped scores whatever the training reward is. The means are
+    torchmetrics, so under DDP they are averaged over the episodes of every rank.
+    """
+
+    def __init__(self) -> None:
+        self.returns = MeanMetric(nan_strategy="error")
+        self.lengths = MeanMetric(nan_strategy="error")
+        self.episodes = 0
+        self._clock: tuple[float, int] | None = None
+
+    def record(self, info: dict[str, Any]) -> None:
+        if "episode" not in info:
+            return
+        done = info["_episode"]
+        if done.any():
+            self.returns.update(np.asarray(info["episode"]["r"][done], dtype=np.float32))
+            self.lengths.update(np.asarray(info["episode"]["l"][done], dtype=np.float32))
+            self.episodes += int(done.sum())
+
+    def log(self, pl_module: L.LightningModule, env_steps: int) -> None:
+        """Log ``rollout/*`` and ``perf/env_steps_per_sec``, then start a new averaging window."""
+        pl_module.log("rollout/env_steps", float(env_steps), prog_bar=True)
+        now = time.perf_counter()
+        if self._clock is not None and env_steps > self._clock[1]:
+            rate = (env_steps - self._clock[1]) / (now - self._clock[0])
+            pl_module.log("perf/env_steps_per_sec", rate)
+        self._clock = (now, env_steps)
+        # Every rank computes (and so synchronises) at the same step, even with no episode ended.
+        mean_return = self.returns.compute() if self.returns.update_count else None
+        if mean_return is not None:
+            pl_module.log("rollout/episodic_return", mean_return.item(), prog_bar=True)
+            pl_module.log("rollout/episodic_length", self.lengths.compute().item())
+        self.returns.reset()
+        self.lengths.reset()
+
+    def state_dict(self) -> dict[str, int]:
+        return {"episodes": self.episodes}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.episodes = int(state["episodes"])

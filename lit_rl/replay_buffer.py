@@ -1,0 +1,121 @@
+"""Uniform experience replay with preallocated ring storage."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from lit_rl.checks import check_positive
+
+
+class ReplayBatch(NamedTuple):
+    """A batch of transitions ``(s, a, r, s', terminated, truncated)``, one row each."""
+
+    obs: Tensor
+    actions: Tensor
+    rewards: Tensor
+    next_obs: Tensor
+    terminated: Tensor
+    truncated: Tensor
+
+
+class ReplayBuffer:
+    """A fixed-capacity ring of transitions, sampled uniformly.
+
+    Observations keep the dtype the environment gives them (uint8 frames stay uint8; the network
+    scales them on the device). ``terminated`` and ``truncated`` are stored apart because they
+    mean different things to the TD target: termination stops bootstrapping, truncation does not.
+
+    Transitions arrive one row per sub-environment of a vector env. With gymnasium >= 1.0
+    next-step autoreset, the step after an episode ends only resets that sub-environment: its
+    ``(final obs, ignored action, reset obs)`` row is not a transition, so the caller passes
+    ``valid=False`` for it and it is never stored.
+
+    >>> buffer = ReplayBuffer(capacity=3, observation_shape=(2,), observation_dtype=np.uint8, seed=0)
+    >>> obs = np.array([[1, 1], [2, 2]], dtype=np.uint8)
+    >>> buffer.add(obs, np.array([0, 1]), np.array([1.0, 0.0]), obs + 1,
+    ...            terminated=np.array([False, True]), truncated=np.array([False, False]))
+    >>> len(buffer), buffer.sample(4).obs.dtype
+    (2, torch.uint8)
+    """
+
+    def __init__(
+        self,
+        capacity: int,
+        observation_shape: tuple[int, ...],
+        observation_dtype: np.dtype | type = np.float32,
+        action_shape: tuple[int, ...] = (),
+        action_dtype: np.dtype | type = np.int64,
+        seed: int | None = None,
+    ) -> None:
+        check_positive("capacity", capacity)
+        self.capacity = int(capacity)
+        self.obs = np.zeros((self.capacity, *observation_shape), dtype=observation_dtype)
+        self.next_obs = np.zeros_like(self.obs)
+        self.actions = np.zeros((self.capacity, *action_shape), dtype=action_dtype)
+        self.rewards = np.zeros(self.capacity, dtype=np.float32)
+        self.terminated = np.zeros(self.capacity, dtype=bool)
+        self.truncated = np.zeros(self.capacity, dtype=bool)
+        self.position = 0  # next row to write
+        self.size = 0
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return self.size
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the storage arrays."""
+        arrays = (self.obs, self.next_obs, self.actions, self.rewards, self.terminated, self.truncated)
+        return sum(a.nbytes for a in arrays)
+
+    def add(
+        self,
+        obs: np.ndarray,
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        next_obs: np.ndarray,
+        terminated: np.ndarray,
+        truncated: np.ndarray,
+        valid: np.ndarray | None = None,
+    ) -> None:
+        """Store one vector-env step: row ``i`` of every array belongs to sub-environment ``i``.
+
+        ``valid[i] = False`` drops row ``i`` (an autoreset step, not a transition).
+        """
+        if valid is not None and not valid.all():
+            obs, actions, rewards, next_obs = obs[valid], actions[valid], rewards[valid], next_obs[valid]
+            terminated, truncated = terminated[valid], truncated[valid]
+        n = len(obs)
+        if n == 0:
+            return
+        rows = (self.position + np.arange(n)) % self.capacity
+        self.obs[rows] = obs
+        self.actions[rows] = actions
+        self.rewards[rows] = rewards
+        self.next_obs[rows] = next_obs
+        self.terminated[rows] = terminated
+        self.truncated[rows] = truncated
+        self.position = (self.position + n) % self.capacity
+        self.size = min(self.size + n, self.capacity)
+
+    def sample(self, batch_size: int) -> ReplayBatch:
+        """Draw ``batch_size`` stored transitions uniformly, with replacement."""
+        if self.size == 0:
+            raise RuntimeError("Cannot sample from an empty ReplayBuffer: add transitions first.")
+        rows = self.rng.integers(0, self.size, size=batch_size)
+        return self._gather(rows)
+
+    def _gather(self, rows: np.ndarray) -> ReplayBatch:
+        # Fancy indexing copies, so the batch stays valid while the ring keeps being written.
+        return ReplayBatch(
+            obs=torch.from_numpy(self.obs[rows]),
+            actions=torch.from_numpy(self.actions[rows]),
+            rewards=torch.from_numpy(self.rewards[rows]),
+            next_obs=torch.from_numpy(self.next_obs[rows]),
+            terminated=torch.from_numpy(self.terminated[rows]),
+            truncated=torch.from_numpy(self.truncated[rows]),
+        )

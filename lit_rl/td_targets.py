@@ -1,0 +1,35 @@
+"""One-step temporal-difference targets for DQN and Double DQN."""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+
+def td_targets(
+    rewards: Tensor,
+    terminated: Tensor,
+    next_q_target: Tensor,
+    gamma: float,
+    next_q_online: Tensor | None = None,
+) -> Tensor:
+    """Return ``r + gamma * (1 - terminated) * Q_target(s', a*)`` for a batch of transitions.
+
+    Args:
+        rewards: ``[B]`` rewards.
+        terminated: ``[B]`` true where ``s'`` is terminal. Truncated (time-limit) transitions must
+            pass ``False`` here: the episode was cut, not ended, so the target still bootstraps.
+        next_q_target: ``[B, A]`` target-network values of ``s'``.
+        gamma: discount factor.
+        next_q_online: ``[B, A]`` online-network values of ``s'``. When given, the greedy action
+            is chosen by the online network and evaluated by the target network (Double DQN,
+            van Hasselt et al. 2016); otherwise ``a* = argmax Q_target(s', .)``.
+    """
+    if next_q_online is None:
+        next_value = next_q_target.max(dim=1).values
+    else:
+        greedy = next_q_online.argmax(dim=1, keepdim=True)
+        next_value = next_q_target.gather(1, greedy).squeeze(1)
+    # Computed in float32 even under mixed precision: small TD errors vanish in bf16.
+    not_done = 1.0 - terminated.float()
+    return rewards.float() + gamma * not_done * next_value.float()
+
