@@ -11,12 +11,16 @@ TRAINER_DEFAULTS = {
 }
 
 
-def main(args: list[str] | None = None) -> LightningCLI:
-    """Run the command line; the config's ``model.class_path`` picks the algorithm (e.g. lit_rl.DQN)."""
+def main(args: list[str] | None = None, run: bool = True) -> LightningCLI:
+    """Run the command line; the config's ``model.class_path`` picks the algorithm (e.g. lit_rl.DQN).
+
+    With ``run=False`` it only parses and instantiates (no subcommand is given then).
+    """
     return LightningCLI(
         L.LightningModule,
         subclass_mode_model=True,
         trainer_defaults=TRAINER_DEFAULTS,
         save_config_kwargs={"overwrite": True},
         args=args,
+        run=run,
     )

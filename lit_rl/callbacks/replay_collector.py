@@ -75,10 +75,11 @@ class ReplayCollector(L.Callback):
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         while pl_module.env_steps < self.learning_starts:
             self.step(pl_module, epsilon=1.0)
-        # A run resumed without a replay snapshot refills its buffer with the current policy.
-        target = max(1, self.learning_starts // trainer.world_size)
-        while len(pl_module.replay_buffer) < min(target, pl_module.replay_buffer.capacity):
-            self.step(pl_module, epsilon=pl_module.epsilon)
+        if len(pl_module.replay_buffer) == 0:
+            # A run resumed without a replay snapshot refills its buffer with the current policy.
+            target = min(max(1, self.learning_starts // trainer.world_size), pl_module.replay_buffer.capacity)
+            while len(pl_module.replay_buffer) < target:
+                self.step(pl_module, epsilon=pl_module.epsilon)
 
     def step(self, pl_module: L.LightningModule, epsilon: float) -> None:
         """One vector-env step: act, store the real transitions, record finished episodes."""

@@ -1,0 +1,55 @@
+"""The command line: every config parses, --print_config costs nothing, fit and validate run."""
+
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from conftest import ROOT
+from lit_rl.cli import main
+
+CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.name)
+def test_every_config_parses_and_instantiates_without_creating_an_env(config, monkeypatch):
+    import gymnasium
+
+    def no_env(*args, **kwargs):
+        raise AssertionError("an environment was created while only parsing the config")
+
+    monkeypatch.setattr(gymnasium, "make", no_env)
+    monkeypatch.setattr(gymnasium, "make_vec", no_env)
+    cli = main(["--config", str(config), "--trainer.logger", "false"], run=False)
+    assert cli.model.hparams.env_id
+
+
+def test_print_config_shows_overrides_and_exits_quickly():
+    result = subprocess.run(
+        [sys.executable, "-m", "lit_rl", "fit", "--config", str(ROOT / "configs/dqn_cartpole.yaml"),
+         "--model.gamma", "0.98", "--seed_everything", "7", "--print_config"],
+        capture_output=True, text=True, check=True, cwd=ROOT,
+    )
+    printed = yaml.safe_load(result.stdout)
+    assert printed["model"]["init_args"]["gamma"] == 0.98
+    assert printed["seed_everything"] == 7
+
+
+def test_fit_then_validate_a_checkpoint_from_the_command_line(tmp_path):
+    overrides = [
+        "--config", str(ROOT / "configs/dqn_cartpole.yaml"),
+        "--trainer.default_root_dir", str(tmp_path),
+        "--trainer.enable_progress_bar", "false",
+        "--model.total_env_steps", "1500",
+        "--model.eval_interval", "1000",
+        "--model.eval_episodes", "3",
+    ]
+    fit = main(["fit", *overrides])
+    assert fit.model.env_steps >= 1500
+    checkpoints = list(tmp_path.rglob("last.ckpt"))
+    assert len(checkpoints) == 1
+    validate = main(["validate", *overrides, "--ckpt_path", str(checkpoints[0])])
+    metrics = validate.trainer.callback_metrics
+    assert 1 <= metrics["eval/episodic_return"] <= 500
+    assert list(tmp_path.rglob("events.out.tfevents.*")), "no TensorBoard log was written"

@@ -1,0 +1,135 @@
+import math
+
+import lightning as L
+import numpy as np
+import pytest
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+
+import lit_rl
+
+FAST = dict(eval_episodes=2, eval_interval=100_000, hidden_sizes=[16], batch_size=8, learning_starts=8)
+
+
+def fit(module, tmp_path=None, max_steps=-1, callbacks=None):
+    trainer = L.Trainer(
+        max_steps=max_steps,
+        max_epochs=-1,
+        logger=False,
+        enable_checkpointing=callbacks is not None,
+        callbacks=callbacks,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+        log_every_n_steps=10,
+    )
+    trainer.fit(module)
+    return trainer
+
+
+class RecordingDQN(lit_rl.DQN):
+    """Records the env-step counter seen by every gradient step."""
+
+    def training_step(self, batch, batch_idx):
+        self.seen_env_steps = getattr(self, "seen_env_steps", []) + [self.env_steps]
+        return super().training_step(batch, batch_idx)
+
+
+def test_collector_never_stores_a_transition_that_crosses_an_episode_boundary():
+    L.seed_everything(0)
+    module = lit_rl.DQN("LitRLTests/Counter-v0", num_envs=3, total_env_steps=300, **FAST)
+    fit(module)
+    buffer = module.replay_buffer
+    obs, next_obs = buffer.obs[: len(buffer)], buffer.next_obs[: len(buffer)]
+    # Same episode, next time step: never a final observation paired with a reset observation.
+    assert np.array_equal(next_obs[:, 0], obs[:, 0])
+    assert np.array_equal(next_obs[:, 1], obs[:, 1] + 1)
+    assert np.array_equal(buffer.rewards[: len(buffer)], next_obs[:, 1])
+    episode, t = next_obs[:, 0].astype(int), next_obs[:, 1].astype(int)
+    ends = t == 3 + episode % 4
+    truncated_episode = episode % 3 == 2
+    assert np.array_equal(buffer.terminated[: len(buffer)], ends & ~truncated_episode)
+    assert np.array_equal(buffer.truncated[: len(buffer)], ends & truncated_episode)
+    assert buffer.terminated.any() and buffer.truncated.any()
+    # The three sub-environments were seeded apart (seed + i), so their episode ids differ.
+    assert len(set((episode // 1000).tolist())) == 3
+
+
+def test_warmup_then_train_frequency_env_steps_per_gradient_round():
+    L.seed_everything(0)
+    module = RecordingDQN(
+        "LitRLTests/Counter-v0",
+        num_envs=2,
+        total_env_steps=100,
+        train_frequency=3,
+        gradient_steps=2,
+        **{**FAST, "learning_starts": 20},
+    )
+    fit(module)
+    seen = module.seen_env_steps
+    assert seen[0] == 20  # the whole warm-up happens before the first gradient step
+    # Two gradient steps per round of 3 vector steps x 2 envs.
+    assert seen[:7] == [20, 20, 26, 26, 32, 32, 38]
+    assert module.env_steps >= 100 and seen[-1] < 100
+
+
+def test_short_fit_then_load_from_checkpoint_gives_a_working_agent(tmp_path):
+    L.seed_everything(0)
+    module = lit_rl.DQN("CartPole-v1", total_env_steps=400, **FAST)
+    checkpoint = ModelCheckpoint(dirpath=tmp_path, save_last=True)
+    trainer = fit(module, tmp_path, callbacks=[checkpoint])
+    assert "eval/episodic_return" in trainer.callback_metrics
+    assert {"train/loss", "train/q_values", "rollout/epsilon", "rollout/env_steps"} <= set(trainer.callback_metrics)
+    loaded = lit_rl.DQN.load_from_checkpoint(tmp_path / "last.ckpt")
+    assert loaded.env_steps == module.env_steps
+    obs = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
+    assert np.array_equal(loaded.act(obs), module.act(obs))
+    for name, value in module.target_network.state_dict().items():
+        assert torch.equal(loaded.target_network.state_dict()[name], value)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(env_id="NoSuchEnv-v0"), "env_id='NoSuchEnv-v0' is not a registered"),
+        (dict(batch_size=64, buffer_size=32, learning_starts=64), "batch_size=64 is invalid: it must be <= buffer_size=32"),
+        (dict(batch_size=64, learning_starts=10), "learning_starts=10 is invalid: it must be >= batch_size=64"),
+        (dict(gamma=1.5), r"gamma=1.5 is invalid: it must lie in \[0, 1\]"),
+        (dict(gamma=-0.1), r"gamma=-0.1 is invalid"),
+        (dict(buffer_size=0), "buffer_size=0 is invalid: it must be > 0"),
+        (dict(num_envs=0), "num_envs=0 is invalid: it must be > 0"),
+        (dict(loss="l1"), "loss='l1' is invalid: choose one of 'huber', 'mse'"),
+    ],
+)
+def test_bad_arguments_stop_before_anything_runs(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        lit_rl.DQN(**{"env_id": "CartPole-v1", **kwargs})
+
+
+def test_continuous_actions_are_rejected_before_any_env_step(tmp_path):
+    module = lit_rl.DQN("Pendulum-v1")
+    with pytest.raises(ValueError, match=r"env_id='Pendulum-v1' has action space Box.*needs a Discrete"):
+        fit(module, tmp_path, callbacks=[ModelCheckpoint(dirpath=tmp_path)])
+    assert module.env_steps == 0
+    assert not list(tmp_path.glob("*.ckpt"))
+
+
+class PoisonedDQN(lit_rl.DQN):
+    """Feeds NaN rewards from gradient step 30 on."""
+
+    def training_step(self, batch, batch_idx):
+        if self.global_step >= 30:
+            batch = batch._replace(rewards=torch.full_like(batch.rewards, math.nan))
+        return super().training_step(batch, batch_idx)
+
+
+def test_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
+    L.seed_everything(0)
+    module = PoisonedDQN("CartPole-v1", total_env_steps=10_000, **FAST)
+    checkpoint = ModelCheckpoint(dirpath=tmp_path, every_n_train_steps=10, save_top_k=-1)
+    with pytest.raises(FloatingPointError, match="train/loss became nan at gradient step 30"):
+        fit(module, tmp_path, callbacks=[checkpoint])
+    saved = sorted(tmp_path.glob("*.ckpt"))
+    assert [p.name for p in saved] == [f"epoch=0-step={s}.ckpt" for s in (10, 20, 30)]
+    state = torch.load(saved[-1], weights_only=False)["state_dict"]
+    assert all(torch.isfinite(v).all() for v in state.values())
