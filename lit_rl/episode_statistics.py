@@ -41,11 +41,14 @@ class EpisodeStatistics:
             rate = (env_steps - self._clock[1]) / (now - self._clock[0])
             pl_module.log("perf/env_steps_per_sec", rate)
         self._clock = (now, env_steps)
-        # Every rank computes (and so synchronises) at the same step, even with no episode ended.
-        mean_return = self.returns.compute() if self.returns.update_count else None
-        if mean_return is not None:
+        # Under DDP, compute() synchronises: every rank must call it at the same step, even one
+        # that finished no episode. A zero-weight update makes that rank's empty window valid.
+        self.returns.update(0.0, weight=0.0)
+        self.lengths.update(0.0, weight=0.0)
+        mean_return, mean_length = self.returns.compute(), self.lengths.compute()
+        if mean_return.isfinite():  # NaN (0 / 0) when no rank finished an episode
             pl_module.log("rollout/episodic_return", mean_return.item(), prog_bar=True)
-            pl_module.log("rollout/episodic_length", self.lengths.compute().item())
+            pl_module.log("rollout/episodic_length", mean_length.item())
         self.returns.reset()
         self.lengths.reset()
 

@@ -5,8 +5,8 @@ import sys
 
 import pytest
 import yaml
-
 from conftest import ROOT
+
 from lit_rl.cli import main
 
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))

@@ -92,7 +92,7 @@ def test_short_fit_then_load_from_checkpoint_gives_a_working_agent(tmp_path):
     ("kwargs", "message"),
     [
         (dict(env_id="NoSuchEnv-v0"), "env_id='NoSuchEnv-v0' is not a registered"),
-        (dict(batch_size=64, buffer_size=32, learning_starts=64), "batch_size=64 is invalid: it must be <= buffer_size=32"),
+        (dict(batch_size=64, buffer_size=32, learning_starts=64), "batch_size=64 is invalid: it must be <= buffer"),
         (dict(batch_size=64, learning_starts=10), "learning_starts=10 is invalid: it must be >= batch_size=64"),
         (dict(gamma=1.5), r"gamma=1.5 is invalid: it must lie in \[0, 1\]"),
         (dict(gamma=-0.1), r"gamma=-0.1 is invalid"),

@@ -21,6 +21,7 @@ from lit_rl.callbacks.target_network_update import TargetNetworkUpdate
 from lit_rl.checks import check_choice, check_positive, check_unit_interval
 from lit_rl.envs import check_env_id, make_vector_env
 from lit_rl.evaluation import evaluate_episodes
+from lit_rl.frame_replay_buffer import make_replay_buffer
 from lit_rl.networks import NETWORKS, build_network
 from lit_rl.replay_buffer import ReplayBatch, ReplayBuffer
 from lit_rl.replay_dataset import ReplayDataset
@@ -137,24 +138,28 @@ class DQN(L.LightningModule):
 
     def setup(self, stage: str) -> None:
         hp = self.hparams
-        self.eval_env = make_vector_env(hp.env_id, hp.eval_episodes, hp.env_kwargs)
-        action_space = self.eval_env.single_action_space
+        rank = self.trainer.global_rank if self._trainer is not None else 0
+        # Evaluation runs on rank 0 only; other ranks open one env just to read the spaces.
+        env = make_vector_env(hp.env_id, hp.eval_episodes if rank == 0 else 1, hp.env_kwargs)
+        observation_space, action_space = env.single_observation_space, env.single_action_space
+        if rank == 0:
+            self.eval_env = env
+        else:
+            env.close()
         if not isinstance(action_space, spaces.Discrete):
             raise ValueError(
                 f"env_id={hp.env_id!r} has action space {action_space}, but DQN needs a Discrete "
                 "action space; use PPO for continuous actions."
             )
         if self.q_network is None:
-            self.build_networks(self.eval_env.single_observation_space, int(action_space.n))
-        rank = self.trainer.global_rank if self._trainer is not None else 0
+            self.build_networks(observation_space, int(action_space.n))
         self.action_rng = np.random.default_rng(run_seed() + rank)
         self.eval_rng = np.random.default_rng(run_seed() + EVAL_SEED_OFFSET)
         if stage == "fit":
-            self.replay_buffer = ReplayBuffer(
-                hp.buffer_size,
-                self.observation_space.shape,
-                self.observation_space.dtype,
-                seed=run_seed() + rank,
+            # Frame stacks get the memory-lean FrameReplayBuffer; both kinds check the free RAM first.
+            processes_here = self.trainer.num_devices if self._trainer is not None else 1
+            self.replay_buffer = make_replay_buffer(
+                self.observation_space, hp.buffer_size, hp.num_envs, processes_here, seed=run_seed() + rank
             )
 
     def teardown(self, stage: str) -> None:
@@ -221,14 +226,19 @@ class DQN(L.LightningModule):
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         if self.trainer.sanity_checking:
             return  # an untrained agent's score says nothing; skip the sanity-check episodes
-        returns, lengths = evaluate_episodes(
-            lambda obs: self.act(obs, self.hparams.eval_epsilon, self.eval_rng),
-            self.eval_env,
-            seed=run_seed() + EVAL_SEED_OFFSET,
-        )
-        self.log("eval/episodic_return", float(returns.mean()), prog_bar=True, batch_size=1)
-        self.log("eval/episodic_return_std", float(returns.std()), batch_size=1)
-        self.log("eval/episodic_length", float(lengths.mean()), batch_size=1)
+        scores = None
+        if self.trainer.is_global_zero:
+            returns, lengths = evaluate_episodes(
+                lambda obs: self.act(obs, self.hparams.eval_epsilon, self.eval_rng),
+                self.eval_env,
+                seed=run_seed() + EVAL_SEED_OFFSET,
+            )
+            scores = (float(returns.mean()), float(returns.std()), float(lengths.mean()))
+        # Every rank logs rank 0's scores, so checkpoint callbacks can monitor them on any rank.
+        mean_return, std_return, mean_length = self.trainer.strategy.broadcast(scores, src=0)
+        self.log("eval/episodic_return", mean_return, prog_bar=True, batch_size=1)
+        self.log("eval/episodic_return_std", std_return, batch_size=1)
+        self.log("eval/episodic_length", mean_length, batch_size=1)
 
     test_step = validation_step
 

@@ -19,7 +19,7 @@ def polyak_update(online: nn.Module, target: nn.Module, tau: float) -> None:
             torch._foreach_copy_(target_params, online_params)
         else:
             torch._foreach_lerp_(target_params, online_params, tau)
-        for target_buffer, online_buffer in zip(target.buffers(), online.buffers()):
+        for target_buffer, online_buffer in zip(target.buffers(), online.buffers(), strict=True):
             target_buffer.copy_(online_buffer)
 
 

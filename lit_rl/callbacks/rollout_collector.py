@@ -1,0 +1,106 @@
+"""The environment-stepping callback of on-policy algorithms."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import lightning as L
+import numpy as np
+
+from lit_rl.checks import check_positive
+from lit_rl.envs import make_vector_env
+from lit_rl.episode_statistics import EpisodeStatistics
+from lit_rl.seeding import run_seed
+
+
+class RolloutCollector(L.Callback):
+    """Fills the module's rollout buffer with ``num_steps`` vector-env steps before each training epoch.
+
+    Lightning creates a training epoch's batch iterator, and draws its first batch, before
+    ``on_train_start``/``on_train_epoch_start`` run for the first epoch, and draws every batch one
+    step ahead. So the first rollout is collected in ``on_fit_start`` and each later one in
+    ``on_train_epoch_end``, after the last update on the previous rollout: every minibatch of an
+    epoch comes from the rollout collected just before it, by the policy as it was then. Training
+    stops when one more rollout would take more than ``total_env_steps`` env steps (counted over
+    all sub-environments and all ranks, in ``pl_module.env_steps``); the first rollout is always
+    collected.
+
+    The module provides ``hparams.env_id``, ``hparams.env_kwargs`` (optional), ``rollout_buffer``,
+    ``env_steps``, ``act(obs) -> (env_actions, actions, logprobs, values)`` and
+    ``finish_rollout(next_obs)``, which computes the advantages.
+
+    Args:
+        num_envs: sub-environments per process; env ``i`` of rank ``r`` is seeded
+            ``seed + r * num_envs + i``.
+        num_steps: vector-env steps per rollout.
+        total_env_steps: stop training after this many env steps (``None``: never).
+    """
+
+    def __init__(self, num_envs: int = 1, num_steps: int = 128, total_env_steps: int | None = None) -> None:
+        check_positive("num_envs", num_envs)
+        check_positive("num_steps", num_steps)
+        if total_env_steps is not None:
+            check_positive("total_env_steps", total_env_steps)
+        self.num_envs = num_envs
+        self.num_steps = num_steps
+        self.total_env_steps = total_env_steps
+        self.statistics = EpisodeStatistics()
+        self.env: gym.vector.VectorEnv | None = None
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if stage != "fit":
+            return
+        hparams = pl_module.hparams
+        self.env = make_vector_env(hparams.env_id, self.num_envs, hparams.get("env_kwargs"))
+        self.obs, _ = self.env.reset(seed=run_seed() + trainer.global_rank * self.num_envs)
+        # With next-step autoreset, the step after an episode ends only resets that env.
+        self.resetting = np.zeros(self.num_envs, dtype=bool)
+        self.steps_per_vector_step = self.num_envs * trainer.world_size
+
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if self.env is not None:
+            self.env.close()
+            self.env = None
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.collect(pl_module)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.is_last_rollout(pl_module):
+            trainer.should_stop = True
+        else:
+            self.collect(pl_module)
+
+    def is_last_rollout(self, pl_module: L.LightningModule) -> bool:
+        """Whether one more rollout would take more than ``total_env_steps`` env steps."""
+        rollout_steps = self.num_steps * self.steps_per_vector_step
+        return self.total_env_steps is not None and pl_module.env_steps + rollout_steps > self.total_env_steps
+
+    def collect(self, pl_module: L.LightningModule) -> None:
+        """One rollout with the current policy, then its advantages."""
+        buffer = pl_module.rollout_buffer
+        buffer.reset()
+        while not buffer.full:
+            env_actions, actions, logprobs, values = pl_module.act(self.obs)
+            next_obs, rewards, terminated, truncated, info = self.env.step(env_actions)
+            # A resetting row's obs is the final obs of the last episode: its value is what a
+            # truncation bootstraps from (see gae.py), but it is not a transition.
+            buffer.add(self.obs, actions, logprobs, values, rewards, terminated, truncated, ~self.resetting)
+            self.resetting = terminated | truncated
+            self.obs = next_obs
+            pl_module.env_steps += self.steps_per_vector_step
+            self.statistics.record(info)
+        pl_module.finish_rollout(self.obs)
+
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        if trainer._logger_connector.should_update_logs:
+            self.statistics.log(pl_module, pl_module.env_steps)
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.statistics.state_dict()
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.statistics.load_state_dict(state_dict)
