@@ -22,6 +22,11 @@ def register_atari_envs() -> None:
 def check_env_id(env_id: str) -> None:
     """Raise a one-line ``ValueError`` if ``env_id`` is not registered. Creates no environment."""
     register_atari_envs()
+    from lit_rl import atari  # imported here: lit_rl.atari imports this module
+
+    if atari.is_atari_env_id(env_id):
+        atari.atari_game(env_id)  # its error says how to write and list Atari games
+        return
     try:
         gym.spec(env_id)
     except gym.error.Error as error:
@@ -43,5 +48,9 @@ def make_vector_env(
     Seed it through ``env.reset(seed=s)``: sub-environment ``i`` gets ``s + i``.
     """
     check_env_id(env_id)
+    from lit_rl import atari
+
+    if atari.is_atari_env_id(env_id):  # frame stacks, true game scores; env_kwargs as make_atari_vector_env's
+        return atari.make_atari_vector_env(env_id, num_envs, **(env_kwargs or {}))
     env = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync", **(env_kwargs or {}))
     return gym.wrappers.vector.RecordEpisodeStatistics(env)

@@ -1,0 +1,252 @@
+"""Experience replay for stacked frames that stores each frame once."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from gymnasium import spaces
+
+from lit_rl.checks import check_positive
+from lit_rl.networks import is_image_space
+from lit_rl.replay_buffer import ReplayBatch, ReplayBuffer
+
+
+class FrameReplayBuffer:
+    """A replay ring for ``[stack, H, W]`` frame stacks that keeps every frame once.
+
+    Each sub-environment has its own ring of slots; a slot holds one frame and, if that frame is the
+    newest one of a transition's ``next_obs``, the transition itself. A transition in slot ``c`` is
+    rebuilt from the frames of slots ``c - stack .. c``: ``obs`` is the first ``stack`` of them and
+    ``next_obs`` the last ``stack``. A new episode first writes its whole first stack (``stack``
+    slots with no transition), so stacks are rebuilt exactly whatever the env pads them with, and no
+    stack ever mixes frames of two episodes.
+
+    Memory per transition is one frame plus the action, reward and three flags: ~7.1 kB for 84x84
+    Atari frames, so 1,000,000 transitions take ~7.07 GB (the plain ``ReplayBuffer`` needs 56 GB).
+    Each episode start costs ``stack`` extra slots, so slightly fewer than ``capacity`` transitions
+    are held when episodes are short.
+
+    The interface is the one of ``ReplayBuffer``: row ``i`` of every array given to ``add`` is
+    sub-environment ``i`` of a vector env, always ``num_envs`` rows.
+
+    Args:
+        capacity: transitions held, over all sub-environments (rounded up to a multiple of num_envs).
+        observation_shape: ``(stack, height, width)`` of one observation.
+        num_envs: sub-environments of the vector env that feeds the buffer.
+        observation_dtype: dtype of the frames (uint8 for Atari).
+        action_shape: shape of one action (``()`` for discrete actions).
+        action_dtype: dtype of the actions.
+        seed: seed of the sampling generator.
+    """
+
+    def __init__(
+        self,
+        capacity: int,
+        observation_shape: tuple[int, ...],
+        num_envs: int,
+        observation_dtype: np.dtype | type = np.uint8,
+        action_shape: tuple[int, ...] = (),
+        action_dtype: np.dtype | type = np.int64,
+        seed: int | None = None,
+    ) -> None:
+        self.num_envs, self.per_env, self.slots = _layout(capacity, observation_shape, num_envs)
+        self.capacity = self.per_env * num_envs
+        self.stack = observation_shape[0]
+        shape = (num_envs, self.slots)
+        self.frames = np.zeros((*shape, *observation_shape[1:]), dtype=observation_dtype)
+        self.actions = np.zeros((*shape, *action_shape), dtype=action_dtype)
+        self.rewards = np.zeros(shape, dtype=np.float32)
+        self.terminated = np.zeros(shape, dtype=bool)
+        self.truncated = np.zeros(shape, dtype=bool)
+        self.has_transition = np.zeros(shape, dtype=bool)  # False: a frame of an episode's first stack
+        self.written = np.zeros(num_envs, dtype=np.int64)  # slots written so far; the next is written % slots
+        self.size = 0
+        self.rng = np.random.default_rng(seed)
+
+    @staticmethod
+    def required_bytes(
+        capacity: int,
+        observation_shape: tuple[int, ...],
+        num_envs: int,
+        observation_dtype: np.dtype | type = np.uint8,
+        action_shape: tuple[int, ...] = (),
+        action_dtype: np.dtype | type = np.int64,
+    ) -> int:
+        """The ``nbytes`` a buffer of these arguments will hold, computed without allocating it."""
+        num_envs, _, slots = _layout(capacity, observation_shape, num_envs)
+        frame = math.prod(observation_shape[1:]) * np.dtype(observation_dtype).itemsize
+        action = math.prod(action_shape) * np.dtype(action_dtype).itemsize
+        return num_envs * slots * (frame + action + 4 + 3)  # + float32 reward, three bool flags
+
+    def __len__(self) -> int:
+        return self.size
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the storage arrays."""
+        arrays = (self.frames, self.actions, self.rewards, self.terminated, self.truncated)
+        return sum(a.nbytes for a in arrays) + self.has_transition.nbytes
+
+    def add(
+        self,
+        obs: np.ndarray,
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        next_obs: np.ndarray,
+        terminated: np.ndarray,
+        truncated: np.ndarray,
+        valid: np.ndarray | None = None,
+    ) -> None:
+        """Store one vector-env step: row ``i`` of every array belongs to sub-environment ``i``.
+
+        ``valid[i] = False`` drops row ``i`` (an autoreset step, not a transition).
+        """
+        if len(obs) != self.num_envs:
+            raise ValueError(
+                f"FrameReplayBuffer was built for num_envs={self.num_envs} but add() got {len(obs)} rows; "
+                "build it with the num_envs of the vector env that feeds it."
+            )
+        envs = np.arange(self.num_envs) if valid is None else np.flatnonzero(valid)
+        if len(envs) == 0:
+            return
+        obs, next_obs = obs[envs], next_obs[envs]
+        # Only frame stacks can share frames: next_obs must be obs shifted by one frame.
+        if not np.array_equal(next_obs[:, :-1], obs[:, 1:]):
+            raise ValueError(
+                "FrameReplayBuffer needs frame-stacked observations (next_obs[:-1] == obs[1:]), but "
+                "these are not; use lit_rl.ReplayBuffer for observations that are not frame stacks."
+            )
+        # A stack that is not the one this env stored last (a new episode) is written in full first.
+        for row in np.flatnonzero(~self._is_last_stack(envs, obs)):
+            for frame in obs[row]:
+                self._write(envs[row : row + 1], frame[None], has_transition=False)
+        self._write(
+            envs, next_obs[:, -1], True, actions[envs], rewards[envs], terminated[envs], truncated[envs]
+        )
+
+    def sample(self, batch_size: int) -> ReplayBatch:
+        """Draw ``batch_size`` stored transitions uniformly, with replacement."""
+        if self.size == 0:
+            raise RuntimeError("Cannot sample from an empty FrameReplayBuffer: add transitions first.")
+        envs = np.empty(batch_size, dtype=np.int64)
+        counters = np.empty(batch_size, dtype=np.int64)
+        todo = np.arange(batch_size)
+        while len(todo):  # draw slots uniformly, redraw those that hold a first-stack frame
+            envs[todo], counters[todo] = self._draw_slots(len(todo))
+            todo = todo[~self.has_transition[envs[todo], counters[todo] % self.slots]]
+        return self._gather(envs, counters)
+
+    def _is_last_stack(self, envs: np.ndarray, obs: np.ndarray) -> np.ndarray:
+        """For each env, whether ``obs`` equals the stack in its newest ``stack`` slots."""
+        newest = (self.written[envs, None] + np.arange(-self.stack, 0)) % self.slots
+        stored = self.frames[envs[:, None], newest]
+        same = (stored == obs).reshape(len(envs), -1).all(axis=1)
+        return same & (self.written[envs] >= self.stack)
+
+    def _write(
+        self,
+        envs: np.ndarray,
+        frames: np.ndarray,
+        has_transition: bool,
+        actions: np.ndarray | None = None,
+        rewards: np.ndarray | None = None,
+        terminated: np.ndarray | None = None,
+        truncated: np.ndarray | None = None,
+    ) -> None:
+        """Write the next slot of each of ``envs`` (distinct); ``size`` stays the sampleable count."""
+        counters = self.written[envs]
+        # A transition in slot c needs slots c - stack .. c, so slot c - slots + stack stops being sampleable.
+        leaving = counters - self.slots + self.stack
+        old = leaving >= 0
+        self.size -= int(self.has_transition[envs[old], leaving[old] % self.slots].sum())
+        slots = counters % self.slots
+        self.frames[envs, slots] = frames
+        self.has_transition[envs, slots] = has_transition
+        if has_transition:
+            self.actions[envs, slots] = actions
+            self.rewards[envs, slots] = rewards
+            self.terminated[envs, slots] = terminated
+            self.truncated[envs, slots] = truncated
+            self.size += len(envs)
+        self.written[envs] += 1
+
+    def _draw_slots(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """``n`` slot counters drawn uniformly among those whose whole stack is still stored."""
+        first = np.maximum(self.stack, self.written - self.slots + self.stack)
+        counts = np.maximum(self.written - first, 0)
+        ends = np.cumsum(counts)
+        draws = self.rng.integers(0, ends[-1], size=n)
+        envs = np.searchsorted(ends, draws, side="right")
+        return envs, first[envs] + draws - (ends[envs] - counts[envs])
+
+    def _gather(self, envs: np.ndarray, counters: np.ndarray) -> ReplayBatch:
+        # Fancy indexing copies, so the batch stays valid while the ring keeps being written.
+        offsets = np.arange(-self.stack, 0)
+        obs_slots = (counters[:, None] + offsets) % self.slots
+        next_slots = (counters[:, None] + offsets + 1) % self.slots
+        slots = counters % self.slots
+        return ReplayBatch(
+            obs=torch.from_numpy(self.frames[envs[:, None], obs_slots]),
+            actions=torch.from_numpy(self.actions[envs, slots]),
+            rewards=torch.from_numpy(self.rewards[envs, slots]),
+            next_obs=torch.from_numpy(self.frames[envs[:, None], next_slots]),
+            terminated=torch.from_numpy(self.terminated[envs, slots]),
+            truncated=torch.from_numpy(self.truncated[envs, slots]),
+        )
+
+
+def _layout(capacity: int, observation_shape: tuple[int, ...], num_envs: int) -> tuple[int, int, int]:
+    """``(num_envs, transitions per env, slots per env)``; the extra ``stack`` slots hold a first stack."""
+    check_positive("capacity", capacity)
+    check_positive("num_envs", num_envs)
+    if len(observation_shape) < 2:
+        raise ValueError(
+            f"observation_shape={tuple(observation_shape)} is invalid for FrameReplayBuffer: it needs "
+            "[stack, ...frame] observations such as (4, 84, 84)."
+        )
+    per_env = -(-int(capacity) // int(num_envs))
+    return int(num_envs), per_env, per_env + observation_shape[0]
+
+
+def memory_available() -> int | None:
+    """``MemAvailable`` of ``/proc/meminfo`` in bytes; ``None`` where there is no such file."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def check_fits_in_memory(name: str, value: int, nbytes: int, available: int | None = None) -> None:
+    """Raise a ``ValueError`` if ``nbytes`` (needed because ``name=value``) exceeds the free RAM."""
+    available = memory_available() if available is None else available
+    if available is not None and nbytes > available:
+        raise ValueError(
+            f"{name}={value} needs {nbytes:,} bytes ({nbytes / 1e9:.1f} GB) of RAM for the replay buffer, "
+            f"but only {available:,} bytes ({available / 1e9:.1f} GB) are available (MemAvailable in "
+            f"/proc/meminfo); lower {name}."
+        )
+
+
+def make_replay_buffer(
+    observation_space: spaces.Box, capacity: int, num_envs: int, copies: int = 1, seed: int | None = None
+) -> FrameReplayBuffer | ReplayBuffer:
+    """A ``FrameReplayBuffer`` for uint8 ``[C, H, W]`` frame stacks, else a ``ReplayBuffer``.
+
+    Before allocating, checks that ``copies`` buffers (one per process on this machine) fit in the
+    free RAM: numpy reserves memory lazily, so a buffer too large would otherwise fail hours later.
+    """
+    shape, dtype = observation_space.shape, observation_space.dtype
+    if is_image_space(observation_space):
+        nbytes = FrameReplayBuffer.required_bytes(capacity, shape, num_envs, dtype)
+        check_fits_in_memory("buffer_size", capacity, copies * nbytes)
+        return FrameReplayBuffer(capacity, shape, num_envs, dtype, seed=seed)
+    # ReplayBuffer's layout: obs and next_obs, an int64 action, a float32 reward, two bool flags.
+    nbytes = capacity * (2 * math.prod(shape) * dtype.itemsize + 8 + 4 + 2)
+    check_fits_in_memory("buffer_size", capacity, copies * nbytes)
+    return ReplayBuffer(capacity, shape, dtype, seed=seed)
