@@ -252,6 +252,9 @@ class DQN(L.LightningModule):
             "observation_shape": list(self.observation_space.shape),
             "observation_dtype": str(self.observation_space.dtype),
             "num_actions": self.num_actions,
+            # Random streams, so that a resumed run explores and samples as if it had never stopped.
+            "action_rng": self.action_rng.bit_generator.state,
+            "replay_rng": None if self.replay_buffer is None else self.replay_buffer.rng.bit_generator.state,
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -270,3 +273,6 @@ class DQN(L.LightningModule):
             self.build_networks(space, int(state["num_actions"]))
         self.env_steps = int(state["env_steps"])
         self.epsilon = float(state["epsilon"])
+        self.action_rng.bit_generator.state = state["action_rng"]
+        if self.replay_buffer is not None and state["replay_rng"] is not None:
+            self.replay_buffer.rng.bit_generator.state = state["replay_rng"]

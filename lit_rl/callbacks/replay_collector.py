@@ -62,7 +62,8 @@ class ReplayCollector(L.Callback):
         if stage != "fit":
             return
         self.env = make_vector_env(pl_module.hparams.env_id, self.num_envs, pl_module.hparams.get("env_kwargs"))
-        self.obs, _ = self.env.reset(seed=run_seed() + trainer.global_rank * self.num_envs)
+        self.seed = run_seed() + trainer.global_rank * self.num_envs
+        self.obs, _ = self.env.reset(seed=self.seed)
         # With next-step autoreset, the step after an episode ends only resets that env.
         self.resetting = np.zeros(self.num_envs, dtype=bool)
         self.steps_per_vector_step = self.num_envs * trainer.world_size
@@ -73,6 +74,11 @@ class ReplayCollector(L.Callback):
             self.env = None
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if pl_module.env_steps > 0:
+            # Resumed: simulators are not checkpointed, so start new episodes, seeded apart from
+            # the ones the run began with.
+            self.obs, _ = self.env.reset(seed=self.seed + pl_module.env_steps)
+            self.resetting[:] = False
         while pl_module.env_steps < self.learning_starts:
             self.step(pl_module, epsilon=1.0)
         if len(pl_module.replay_buffer) == 0:
