@@ -68,7 +68,8 @@ def make_atari_vector_env(
 
     Finished games appear in ``info["episode"]`` (``"r"`` unclipped score, ``"l"`` agent steps) with
     the mask ``info["_episode"]`` (gymnasium's ``RecordEpisodeStatistics`` contract), whatever
-    ``reward_clipping`` and ``episodic_life`` do to the training signal. Keys of ``env_kwargs``.
+    ``reward_clipping`` and ``episodic_life`` do to the training signal. Its keyword arguments are
+    the ``env_kwargs`` of an Atari ``env_id`` (e.g. ``DQN(env_kwargs={"episodic_life": True})``).
 
     Args:
         env_id: ``ALE/<Game>-v5`` (sticky actions) or ``<Game>NoFrameskip-v4`` (none).
@@ -129,7 +130,8 @@ class FireReset(gym.Wrapper):
 
     def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
         obs, info = self.env.reset(**kwargs)
-        if self.env.unwrapped.get_action_meanings()[1] == "FIRE":
+        meanings = self.env.unwrapped.get_action_meanings()
+        if len(meanings) > 1 and meanings[1] == "FIRE":
             obs, _, terminated, truncated, info = self.env.step(1)
             if terminated or truncated:
                 obs, info = self.env.reset(**kwargs)
@@ -163,8 +165,9 @@ class TrueScores(gym.vector.VectorWrapper):
 
     def reset(self, *, seed: Any = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         obs, info = self.env.reset(seed=seed, options=options)
-        self.scores[:], self.lengths[:], self.start_times[:] = 0.0, 0, time.perf_counter()
-        self.game_over[:] = False
+        reset = (options or {}).get("reset_mask", np.ones(self.num_envs, dtype=bool))
+        self.scores[reset], self.lengths[reset], self.start_times[reset] = 0.0, 0, time.perf_counter()
+        self.game_over[reset] = False
         self.lives = np.asarray(info["lives"], dtype=np.int64).copy()
         return obs, info
 
