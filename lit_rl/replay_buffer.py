@@ -72,6 +72,30 @@ class ReplayBuffer:
         arrays = (self.obs, self.next_obs, self.actions, self.rewards, self.terminated, self.truncated)
         return sum(a.nbytes for a in arrays)
 
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """The stored rows and the write position, as plain arrays (for ``np.savez``)."""
+        return {
+            "obs": self.obs[: self.size],
+            "next_obs": self.next_obs[: self.size],
+            "actions": self.actions[: self.size],
+            "rewards": self.rewards[: self.size],
+            "terminated": self.terminated[: self.size],
+            "truncated": self.truncated[: self.size],
+            "position": np.int64(self.position),
+        }
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        size = len(state["obs"])
+        if size > self.capacity or state["obs"].shape[1:] != self.obs.shape[1:]:
+            raise ValueError(
+                f"snapshot of {size} transitions of shape {state['obs'].shape[1:]} does not fit a buffer of "
+                f"capacity {self.capacity} and observation shape {self.obs.shape[1:]}"
+            )
+        for field in ("obs", "next_obs", "actions", "rewards", "terminated", "truncated"):
+            getattr(self, field)[:size] = state[field]
+        self.size = size
+        self.position = int(state["position"]) % self.capacity
+
     def add(
         self,
         obs: np.ndarray,

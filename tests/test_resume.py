@@ -8,8 +8,8 @@ import time
 
 import torch
 import yaml
-
 from conftest import ROOT
+
 from lit_rl.cli import main
 from lit_rl.schedules import linear_schedule
 

@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader
 
 from lit_rl.callbacks.epsilon_decay import EpsilonDecay
 from lit_rl.callbacks.replay_collector import ReplayCollector
+from lit_rl.callbacks.replay_snapshot import ReplaySnapshot
 from lit_rl.callbacks.target_network_update import TargetNetworkUpdate
 from lit_rl.checks import check_choice, check_positive, check_unit_interval
 from lit_rl.envs import check_env_id, make_vector_env
@@ -25,6 +26,7 @@ from lit_rl.frame_replay_buffer import make_replay_buffer
 from lit_rl.networks import NETWORKS, build_network
 from lit_rl.replay_buffer import ReplayBatch, ReplayBuffer
 from lit_rl.replay_dataset import ReplayDataset
+from lit_rl.schedules import linear_schedule
 from lit_rl.seeding import run_seed
 from lit_rl.td_targets import td_targets
 
@@ -45,6 +47,7 @@ class DQN(L.LightningModule):
         num_envs: sub-environments stepped together in each process.
         total_env_steps: training stops after this many env steps; ``None`` leaves it to the Trainer.
         learning_rate: optimizer learning rate.
+        anneal_lr: decay the learning rate linearly to 0 over ``total_env_steps`` (by env steps).
         optimizer: optimizer class or factory; called with the parameters and ``lr=learning_rate``.
         buffer_size: replay capacity in transitions, per process.
         batch_size: transitions per gradient step.
@@ -65,6 +68,7 @@ class DQN(L.LightningModule):
         eval_episodes: greedy episodes played at each evaluation.
         eval_interval: env steps between evaluations (one training epoch).
         eval_epsilon: exploration rate while evaluating (0 is greedy).
+        save_replay_buffer: write the replay buffer next to every checkpoint and reload it on resume.
     """
 
     def __init__(
@@ -74,6 +78,7 @@ class DQN(L.LightningModule):
         num_envs: int = 1,
         total_env_steps: int | None = 500_000,
         learning_rate: float = 1e-4,
+        anneal_lr: bool = False,
         optimizer: OptimizerCallable = torch.optim.Adam,
         buffer_size: int = 100_000,
         batch_size: int = 64,
@@ -94,6 +99,7 @@ class DQN(L.LightningModule):
         eval_episodes: int = 20,
         eval_interval: int = 10_000,
         eval_epsilon: float = 0.0,
+        save_replay_buffer: bool = False,
     ) -> None:
         super().__init__()
         check_env_id(env_id)
@@ -107,6 +113,8 @@ class DQN(L.LightningModule):
             )
         check_unit_interval("gamma", gamma)
         check_positive("learning_rate", learning_rate)
+        if anneal_lr and total_env_steps is None:
+            raise ValueError("anneal_lr=True needs total_env_steps: the learning rate decays to 0 over it.")
         check_choice("loss", loss, LOSSES)
         check_choice("network", network, NETWORKS)
         check_positive("eval_episodes", eval_episodes)
@@ -120,6 +128,8 @@ class DQN(L.LightningModule):
             EpsilonDecay(start_e, end_e, exploration_fraction, total_env_steps, schedule=exploration_schedule),
             TargetNetworkUpdate(target_update_interval, tau),
         ]
+        if save_replay_buffer:
+            self.default_callbacks.append(ReplaySnapshot())
         self.env_steps = 0
         self.epsilon = start_e
         self.q_network: nn.Module | None = None
@@ -197,6 +207,12 @@ class DQN(L.LightningModule):
         batches_per_epoch = max(1, round(hp.eval_interval / env_steps_per_batch))
         dataset = ReplayDataset(self.replay_buffer, hp.batch_size, batches_per_epoch)
         return DataLoader(dataset, batch_size=None, num_workers=0, pin_memory=self.device.type == "cuda")
+
+    def on_train_batch_start(self, batch: ReplayBatch, batch_idx: int) -> None:
+        if self.hparams.anneal_lr:  # a function of env steps, so a resumed run continues it exactly
+            lr = linear_schedule(self.hparams.learning_rate, 0.0, self.hparams.total_env_steps, self.env_steps)
+            for group in self.optimizers(use_pl_optimizer=False).param_groups:
+                group["lr"] = lr
 
     def training_step(self, batch: ReplayBatch, batch_idx: int) -> Tensor:
         q_values = self.q_network(batch.obs)
