@@ -1,19 +1,28 @@
 """lit_rl: PyTorch Lightning modules for deep reinforcement learning."""
 
-from lit_rl.algorithms import DQN
-from lit_rl.callbacks import EpsilonDecay, ReplayCollector, TargetNetworkUpdate
+from lit_rl.algorithms import A2C, DQN, PPO, Reinforce
+from lit_rl.callbacks import EpsilonDecay, ReplayCollector, RolloutCollector, TargetNetworkUpdate
 from lit_rl.frame_replay_buffer import FrameReplayBuffer
 from lit_rl.replay_buffer import ReplayBatch, ReplayBuffer
 from lit_rl.replay_dataset import ReplayDataset
+from lit_rl.rollout_buffer import RolloutBatch, RolloutBuffer
+from lit_rl.rollout_dataset import RolloutDataset
 
 __all__ = [
+    "A2C",
     "DQN",
     "EpsilonDecay",
     "FrameReplayBuffer",
+    "PPO",
+    "Reinforce",
     "ReplayBatch",
     "ReplayBuffer",
     "ReplayCollector",
     "ReplayDataset",
+    "RolloutBatch",
+    "RolloutBuffer",
+    "RolloutCollector",
+    "RolloutDataset",
     "TargetNetworkUpdate",
 ]
 __version__ = "0.1.0"

@@ -1,3 +1,6 @@
+from lit_rl.algorithms.a2c import A2C
 from lit_rl.algorithms.dqn import DQN
+from lit_rl.algorithms.ppo import PPO
+from lit_rl.algorithms.reinforce import Reinforce
 
-__all__ = ["DQN"]
+__all__ = ["A2C", "DQN", "PPO", "Reinforce"]

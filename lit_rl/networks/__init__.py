@@ -8,6 +8,7 @@ import numpy as np
 from gymnasium import spaces
 from torch import nn
 
+from lit_rl.networks.actor_critic import ActorCritic
 from lit_rl.networks.mlp import MLP
 from lit_rl.networks.nature_cnn import NatureCNN
 
@@ -45,4 +46,4 @@ def build_network(
     raise ValueError(f"network={network!r} is invalid: choose one of {', '.join(map(repr, NETWORKS))}.")
 
 
-__all__ = ["MLP", "NETWORKS", "NatureCNN", "build_network", "is_image_space"]
+__all__ = ["MLP", "ActorCritic", "NETWORKS", "NatureCNN", "build_network", "is_image_space"]

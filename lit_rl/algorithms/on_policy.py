@@ -1,0 +1,277 @@
+"""What REINFORCE, A2C and PPO share: acting, rollout data, evaluation and checkpoints.
+
+Each algorithm is a LightningModule that subclasses ``OnPolicyModule`` once, defines its
+hyperparameters in ``__init__`` and its loss in ``compute_loss``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from gymnasium import spaces
+from lightning.pytorch.cli import OptimizerCallable
+from torch import Tensor
+from torch.utils.data import DataLoader
+
+from lit_rl.callbacks.rollout_collector import RolloutCollector
+from lit_rl.checks import check_choice, check_non_negative, check_positive, check_unit_interval
+from lit_rl.envs import check_env_id, make_vector_env
+from lit_rl.evaluation import evaluate_episodes
+from lit_rl.networks import NETWORKS
+from lit_rl.networks.actor_critic import ActorCritic
+from lit_rl.policy_losses import explained_variance
+from lit_rl.rollout_buffer import RolloutBatch, RolloutBuffer
+from lit_rl.rollout_dataset import RolloutDataset
+from lit_rl.schedules import linear_schedule
+from lit_rl.seeding import run_seed
+
+EVAL_SEED_OFFSET = 1_000_000  # evaluation episodes never share seeds with training envs
+
+
+class OnPolicyModule(L.LightningModule):
+    """Base of the on-policy algorithms; one training epoch is one rollout.
+
+    A subclass calls ``self.save_hyperparameters(ignore=["optimizer"])`` and then
+    ``self.init_on_policy(optimizer, update_epochs, num_minibatches)`` in its ``__init__`` and
+    implements ``compute_loss(batch) -> (loss, metrics)``.
+    """
+
+    def init_on_policy(self, optimizer: OptimizerCallable, update_epochs: int, num_minibatches: int) -> None:
+        hp = self.hparams
+        check_env_id(hp.env_id)
+        check_positive("num_envs", hp.num_envs)
+        check_positive("num_steps", hp.num_steps)
+        check_positive("update_epochs", update_epochs)
+        check_positive("num_minibatches", num_minibatches)
+        if (hp.num_envs * hp.num_steps) % num_minibatches:
+            raise ValueError(
+                f"num_minibatches={num_minibatches} is invalid: the rollout of num_envs * num_steps = "
+                f"{hp.num_envs} * {hp.num_steps} = {hp.num_envs * hp.num_steps} steps must split into "
+                "whole minibatches; choose a divisor of it."
+            )
+        check_unit_interval("gamma", hp.gamma)
+        check_unit_interval("gae_lambda", hp.get("gae_lambda", 1.0))
+        check_positive("learning_rate", hp.learning_rate)
+        check_non_negative("ent_coef", hp.ent_coef)
+        if hp.max_grad_norm is not None:
+            check_positive("max_grad_norm", hp.max_grad_norm)
+        if hp.anneal_lr and hp.total_env_steps is None:
+            raise ValueError("anneal_lr=True needs total_env_steps: the learning rate reaches 0 there.")
+        check_choice("network", hp.network, NETWORKS)
+        check_positive("eval_episodes", hp.eval_episodes)
+        check_positive("eval_interval", hp.eval_interval)
+        self.optimizer_factory = optimizer
+        self.update_epochs, self.num_minibatches = update_epochs, num_minibatches
+        # Built here so that bad values stop the run before any env exists; see configure_callbacks.
+        self.default_callbacks = [RolloutCollector(hp.num_envs, hp.num_steps, hp.total_env_steps)]
+        self.env_steps = 0
+        self.next_eval_step = hp.eval_interval
+        self.policy: ActorCritic | None = None
+        self.rollout_buffer: RolloutBuffer | None = None
+        self.rollout_explained_variance = torch.tensor(float("nan"))
+        self.eval_env = None
+
+    # ----------------------------------------------------------------- construction
+    def build_networks(self, observation_space: spaces.Box, action_space: spaces.Space) -> None:
+        self.observation_space, self.action_space = observation_space, action_space
+        hp = self.hparams
+        self.policy = ActorCritic(
+            observation_space, action_space, hp.hidden_sizes, hp.network, hp.log_std_init
+        )
+
+    def setup(self, stage: str) -> None:
+        hp = self.hparams
+        rank = self.trainer.global_rank if self._trainer is not None else 0
+        # Evaluation runs on rank 0 only; other ranks open one env just to read the spaces.
+        env = make_vector_env(hp.env_id, hp.eval_episodes if rank == 0 else 1, hp.env_kwargs)
+        if self.policy is None:
+            self.build_networks(env.single_observation_space, env.single_action_space)
+        if rank == 0:
+            self.eval_env = env
+        else:
+            env.close()
+        if stage == "fit":
+            space = self.observation_space
+            continuous = isinstance(self.action_space, spaces.Box)
+            self.rollout_buffer = RolloutBuffer(
+                hp.num_steps,
+                hp.num_envs,
+                space.shape,
+                space.dtype,
+                self.action_space.shape if continuous else (),
+                torch.float32 if continuous else torch.int64,
+            )
+            self.rollout_dataset = RolloutDataset(
+                self.rollout_buffer, self.update_epochs, self.num_minibatches, seed=run_seed() + rank
+            )
+
+    def teardown(self, stage: str) -> None:
+        if self.eval_env is not None:
+            self.eval_env.close()
+            self.eval_env = None
+
+    def configure_callbacks(self) -> list[L.Callback]:
+        # A callback of the same class given to the Trainer (e.g. in YAML) replaces the default.
+        given = self.trainer.callbacks if self._trainer is not None else []
+        return [c for c in self.default_callbacks if not any(isinstance(g, type(c)) for g in given)]
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return self.optimizer_factory(self.parameters(), lr=self.hparams.learning_rate)
+
+    # ----------------------------------------------------------------- acting
+    @torch.inference_mode()
+    def act(self, obs: np.ndarray) -> tuple[np.ndarray, Tensor, Tensor, Tensor]:
+        """Sample actions for a batch of observations.
+
+        Returns the actions to send to the env (Box actions clipped to the bounds), the sampled
+        actions to store (unclipped: their log-probabilities are the ones the loss needs), their
+        log-probabilities and the value estimates.
+        """
+        dist, values = self.policy(torch.as_tensor(obs, device=self.device))
+        actions = dist.sample()
+        logprobs = dist.log_prob(actions)
+        actions = actions.cpu()
+        env_actions = actions.numpy()
+        if isinstance(self.action_space, spaces.Box):
+            env_actions = np.clip(env_actions, self.action_space.low, self.action_space.high)
+        return env_actions, actions, logprobs, values
+
+    @torch.inference_mode()
+    def act_greedy(self, obs: np.ndarray) -> np.ndarray:
+        dist, _ = self.policy(torch.as_tensor(obs, device=self.device))
+        actions = ActorCritic.greedy(dist).cpu().numpy()
+        if isinstance(self.action_space, spaces.Box):
+            actions = np.clip(actions, self.action_space.low, self.action_space.high)
+        return actions
+
+    @torch.inference_mode()
+    def finish_rollout(self, next_obs: np.ndarray) -> None:
+        """Compute the rollout's advantages; the collector calls this after the last step."""
+        buffer = self.rollout_buffer
+        next_value = self.policy.value(torch.as_tensor(next_obs, device=self.device))
+        buffer.compute_returns(next_value, self.hparams.gamma, self.hparams.get("gae_lambda", 1.0))
+        self.rollout_explained_variance = explained_variance(buffer.values, buffer.returns, buffer.valid)
+
+    # ----------------------------------------------------------------- learning
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(
+            self.rollout_dataset, batch_size=None, num_workers=0, pin_memory=self.device.type == "cuda"
+        )
+
+    def rollout_env_steps(self) -> int:
+        """Env steps in one rollout, over all ranks."""
+        return len(self.rollout_buffer) * self.trainer.world_size
+
+    def progress_env_steps(self) -> int:
+        """Env steps taken before the current rollout: the clock of the annealing schedules."""
+        return self.env_steps - self.rollout_env_steps()
+
+    def compute_loss(self, batch: RolloutBatch) -> tuple[Tensor | None, dict[str, Tensor]]:
+        raise NotImplementedError
+
+    def training_step(self, batch: RolloutBatch, batch_idx: int) -> Tensor | None:
+        if batch.rollout_id != self.rollout_buffer.rollout_id:
+            raise RuntimeError(
+                f"training_step got a minibatch of rollout {batch.rollout_id}, but rollout "
+                f"{self.rollout_buffer.rollout_id} is the current one: on-policy data went stale."
+            )
+        hp = self.hparams
+        if hp.anneal_lr:
+            lr = linear_schedule(hp.learning_rate, 0.0, hp.total_env_steps, self.progress_env_steps())
+            for group in self.trainer.optimizers[0].param_groups:
+                group["lr"] = lr
+        loss, metrics = self.compute_loss(batch)
+        if loss is not None and not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"train/loss became {loss.item()} at gradient step {self.global_step} (env step "
+                f"{self.env_steps}); training stopped and the last saved checkpoint was left as it was. "
+                "Try a lower learning_rate or a smaller max_grad_norm."
+            )
+        if self.trainer._logger_connector.should_update_logs:
+            if loss is not None:
+                self.log("train/loss", loss)
+            for name, value in metrics.items():
+                self.log(f"train/{name}", value)
+            self.log("train/explained_variance", self.rollout_explained_variance)
+            self.log("train/learning_rate", self.trainer.optimizers[0].param_groups[0]["lr"])
+        return loss
+
+    def configure_gradient_clipping(
+        self, optimizer: torch.optim.Optimizer, gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str | None = None,
+    ) -> None:
+        if self.hparams.max_grad_norm is not None:  # global norm over all parameters, as in PPO
+            torch.nn.utils.clip_grad_norm_(self.parameters(), self.hparams.max_grad_norm)
+        self.clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
+
+    # ----------------------------------------------------------------- evaluation
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader([0], batch_size=None)  # one step; validation_step plays the episodes
+
+    test_dataloader = val_dataloader
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        if self.trainer.sanity_checking:
+            return  # an untrained agent's score says nothing; skip the sanity-check episodes
+        if self.trainer.state.fn == "fit":
+            # Every epoch ends with a validation loop; play episodes every eval_interval env steps
+            # and after the last rollout only.
+            total = self.hparams.total_env_steps
+            last = total is not None and self.env_steps + self.rollout_env_steps() > total
+            if self.env_steps < self.next_eval_step and not last:
+                return
+            interval = self.hparams.eval_interval
+            self.next_eval_step = (self.env_steps // interval + 1) * interval
+        scores = None
+        if self.trainer.is_global_zero:
+            seed = run_seed() + EVAL_SEED_OFFSET
+            returns, lengths = evaluate_episodes(self.act_greedy, self.eval_env, seed=seed)
+            scores = (float(returns.mean()), float(returns.std()), float(lengths.mean()))
+        # Every rank logs rank 0's scores, so checkpoint callbacks can monitor them on any rank.
+        mean_return, std_return, mean_length = self.trainer.strategy.broadcast(scores, src=0)
+        self.log("eval/episodic_return", mean_return, prog_bar=True, batch_size=1)
+        self.log("eval/episodic_return_std", std_return, batch_size=1)
+        self.log("eval/episodic_length", mean_length, batch_size=1)
+
+    test_step = validation_step
+
+    # ----------------------------------------------------------------- checkpoints
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        action = self.action_space
+        checkpoint["lit_rl"] = {
+            "algorithm": type(self).__name__,
+            "env_id": self.hparams.env_id,
+            "env_steps": self.env_steps,
+            "next_eval_step": self.next_eval_step,
+            "observation_shape": list(self.observation_space.shape),
+            "observation_dtype": str(self.observation_space.dtype),
+            "num_actions": int(action.n) if isinstance(action, spaces.Discrete) else None,
+            "action_low": action.low.tolist() if isinstance(action, spaces.Box) else None,
+            "action_high": action.high.tolist() if isinstance(action, spaces.Box) else None,
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint.get("lit_rl")
+        if state is None or state.get("algorithm") != type(self).__name__:
+            found = "no lit_rl state" if state is None else f"a {state.get('algorithm')} checkpoint"
+            raise ValueError(f"This checkpoint holds {found}; {type(self).__name__} cannot load it.")
+        if state["env_id"] != self.hparams.env_id:
+            raise ValueError(
+                f"This checkpoint was trained on env_id={state['env_id']!r}, "
+                f"not env_id={self.hparams.env_id!r}."
+            )
+        if self.policy is None:  # load_from_checkpoint: no env was created, rebuild from the record
+            dtype = np.dtype(state["observation_dtype"])
+            low, high = (0, 255) if dtype == np.uint8 else (-np.inf, np.inf)
+            observation_space = spaces.Box(low, high, tuple(state["observation_shape"]), dtype)
+            if state["num_actions"] is not None:
+                action_space = spaces.Discrete(state["num_actions"])
+            else:
+                low, high = (np.array(state[k], dtype=np.float32) for k in ("action_low", "action_high"))
+                action_space = spaces.Box(low, high, dtype=np.float32)
+            self.build_networks(observation_space, action_space)
+        self.env_steps = int(state["env_steps"])
+        self.next_eval_step = int(state["next_eval_step"])

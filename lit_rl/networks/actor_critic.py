@@ -1,0 +1,110 @@
+"""Actor-critic networks: a policy head and a value head, with orthogonal initialisation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from torch import Tensor, nn
+from torch.distributions import Categorical, Distribution, Independent, Normal
+
+from lit_rl.networks.nature_cnn import NatureCNN
+
+
+def orthogonal_init(layer: nn.Module, gain: float = float(np.sqrt(2))) -> nn.Module:
+    """Orthogonal weights and zero biases for Linear and Conv layers (PPO's standard init)."""
+    for module in layer.modules():
+        if isinstance(module, (nn.Linear, nn.Conv2d)):
+            nn.init.orthogonal_(module.weight, gain)
+            nn.init.zeros_(module.bias)
+    return layer
+
+
+def tanh_mlp(in_features: int, hidden_sizes: Sequence[int]) -> nn.Sequential:
+    layers: list[nn.Module] = [nn.Flatten()]
+    for hidden in hidden_sizes:
+        layers += [nn.Linear(in_features, hidden), nn.Tanh()]
+        in_features = hidden
+    return nn.Sequential(*layers)
+
+
+class ActorCritic(nn.Module):
+    """Policy and value function for Box observations and Discrete or Box actions.
+
+    Vector observations get two separate tanh MLPs (actor and critic); uint8 ``[C, H, W]`` frames
+    get one shared Nature-CNN trunk with two linear heads. Discrete actions have a categorical
+    policy; Box actions a diagonal Gaussian whose log-std is a learned, state-independent vector.
+    Hidden layers are initialised orthogonally with gain sqrt(2), the policy head with 0.01 (a
+    near-uniform first policy) and the value head with 1.
+
+    Args:
+        observation_space: the single-env observation space.
+        action_space: the single-env action space (``Discrete`` or ``Box``).
+        hidden_sizes: hidden widths of each MLP (ignored for frames).
+        network: ``auto`` (CNN for uint8 frames, else MLP), ``mlp`` or ``nature_cnn``.
+        log_std_init: initial log standard deviation of a Gaussian policy.
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Box,
+        action_space: spaces.Space,
+        hidden_sizes: Sequence[int] = (64, 64),
+        network: str = "auto",
+        log_std_init: float = 0.0,
+    ) -> None:
+        super().__init__()
+        if isinstance(action_space, spaces.Discrete):
+            self.continuous, out = False, int(action_space.n)
+        elif isinstance(action_space, spaces.Box) and len(action_space.shape) == 1:
+            self.continuous, out = True, int(action_space.shape[0])
+        else:
+            raise ValueError(f"action space {action_space} is not supported: use Discrete or a 1-D Box.")
+        if network == "auto":
+            image = observation_space.dtype == np.uint8 and len(observation_space.shape) == 3
+            network = "nature_cnn" if image else "mlp"
+        if network == "nature_cnn":
+            channels, height, width = observation_space.shape
+            self.trunk = orthogonal_init(NatureCNN(channels, out, height, width))
+            self.actor_head = orthogonal_init(self.trunk.head, 0.01)  # the CNN's own head is the actor
+            self.critic_head = orthogonal_init(nn.Linear(self.trunk.features_dim, 1), 1.0)
+            self.actor_body = self.critic_body = None
+        elif network == "mlp":
+            self.trunk = None
+            in_features = int(np.prod(observation_space.shape))
+            width = hidden_sizes[-1] if hidden_sizes else in_features
+            self.actor_body = orthogonal_init(tanh_mlp(in_features, hidden_sizes))
+            self.critic_body = orthogonal_init(tanh_mlp(in_features, hidden_sizes))
+            self.actor_head = orthogonal_init(nn.Linear(width, out), 0.01)
+            self.critic_head = orthogonal_init(nn.Linear(width, 1), 1.0)
+        else:
+            raise ValueError(f"network={network!r} is invalid: choose one of 'auto', 'mlp', 'nature_cnn'.")
+        self.log_std = nn.Parameter(torch.full((out,), float(log_std_init))) if self.continuous else None
+
+    def forward(self, obs: Tensor) -> tuple[Distribution, Tensor]:
+        """The action distribution and the value estimate ``[B]`` for a batch of observations."""
+        if self.trunk is not None:
+            features = self.trunk.features(obs)
+            actor_features = critic_features = features
+        else:
+            obs = obs.to(torch.float32)
+            actor_features, critic_features = self.actor_body(obs), self.critic_body(obs)
+        values = self.critic_head(critic_features).squeeze(-1)
+        return self.distribution(self.actor_head(actor_features)), values
+
+    def value(self, obs: Tensor) -> Tensor:
+        if self.trunk is not None:
+            return self.critic_head(self.trunk.features(obs)).squeeze(-1)
+        return self.critic_head(self.critic_body(obs.to(torch.float32))).squeeze(-1)
+
+    def distribution(self, head: Tensor) -> Distribution:
+        if self.continuous:
+            return Independent(Normal(head, self.log_std.exp().expand_as(head)), 1)
+        return Categorical(logits=head)
+
+    @staticmethod
+    def greedy(dist: Distribution) -> Tensor:
+        """The most likely action: the mean of a Gaussian, the argmax of a categorical."""
+        return dist.mean if isinstance(dist, Independent) else dist.probs.argmax(-1)

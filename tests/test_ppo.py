@@ -1,0 +1,118 @@
+import lightning as L
+import pytest
+import torch
+from conftest import ROOT
+
+import lit_rl
+from lit_rl.cli import main
+
+TINY = dict(hidden_sizes=[8], eval_episodes=2, eval_interval=10**9)
+
+
+def fit(module, **trainer_kwargs):
+    trainer = L.Trainer(
+        max_epochs=-1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, num_sanity_val_steps=0, **trainer_kwargs,
+    )
+    trainer.fit(module)
+    return trainer
+
+
+def cli_fit(config, tmp_path, *overrides):
+    return main([
+        "fit", "--config", str(ROOT / "configs" / config), "--trainer.default_root_dir", str(tmp_path),
+        "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
+        "--trainer.log_every_n_steps", "1", "--model.eval_episodes", "2", *overrides,
+    ])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(num_envs=3, num_steps=5, num_minibatches=4), r"num_minibatches=4 is invalid: .* 15 steps"),
+        (dict(gae_lambda=1.5), r"gae_lambda=1.5 is invalid: it must lie in \[0, 1\]"),
+        (dict(gamma=-0.1), r"gamma=-0.1 is invalid: it must lie in \[0, 1\]"),
+        (dict(clip_coef=0.0), r"clip_coef=0.0 is invalid: it must be > 0"),
+        (dict(target_kl=-1.0), r"target_kl=-1.0 is invalid"),
+        (dict(env_id="NoSuchEnv-v0"), r"env_id='NoSuchEnv-v0' is not a registered"),
+        (dict(anneal_lr=True, total_env_steps=None), r"anneal_lr=True needs total_env_steps"),
+    ],
+)
+def test_bad_hyperparameters_fail_in_init_with_one_line(kwargs, message):
+    with pytest.raises(ValueError, match=message) as error:
+        lit_rl.PPO(**kwargs)
+    assert "\n" not in str(error.value)
+
+
+def test_ppo_cartpole_config_fits_logs_and_checkpoints(tmp_path):
+    cli = cli_fit("ppo_cartpole.yaml", tmp_path, "--model.total_env_steps", "768")
+    metrics = cli.trainer.callback_metrics
+    for name in ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction", "explained_variance"):
+        assert torch.isfinite(metrics[f"train/{name}"]), name
+    assert cli.model.env_steps == 768 and cli.trainer.global_step == 3 * 20
+    assert 1 <= metrics["eval/episodic_return"] <= 500
+    assert "rollout/env_steps" in metrics and "perf/env_steps_per_sec" in metrics
+    # The last rollout anneals the learning rate to 1 - 512 / 768 of its start.
+    assert cli.trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.001 / 3)
+    (checkpoint,) = tmp_path.rglob("last.ckpt")
+    loaded = lit_rl.PPO.load_from_checkpoint(checkpoint)
+    assert loaded.env_steps == 768
+    obs = torch.randn(5, 4)
+    torch.testing.assert_close(loaded.policy(obs)[1], cli.model.policy(obs)[1])
+
+
+class CountUpdates(L.Callback):
+    """Counts the training steps that changed the parameters."""
+
+    updates = 0
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self.before = [p.detach().clone() for p in pl_module.parameters()]
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        changed = any(not torch.equal(a, p) for a, p in zip(self.before, pl_module.parameters(), strict=True))
+        self.updates += changed
+
+
+def test_target_kl_stops_a_rollouts_updates_after_the_first_minibatch():
+    L.seed_everything(0)
+    module = lit_rl.PPO(num_envs=2, num_steps=16, total_env_steps=128, target_kl=1e-9, **TINY)
+    counter = CountUpdates()
+    trainer = fit(module, callbacks=[counter])
+    # Minibatch 1 has ratio 1 (KL 0) and updates; the next sees KL > 1e-9: it and the rest are skipped
+    # (of 4 epochs x 4 minibatches, only the one already drawn ahead is still served).
+    rollouts = 128 // 32
+    assert counter.updates == rollouts
+    assert trainer.global_step == 2 * rollouts
+
+
+def test_continuous_actions_are_clipped_for_the_env_but_stored_unclipped():
+    L.seed_everything(0)
+    module = lit_rl.PPO("Pendulum-v1", num_envs=2, num_steps=32, total_env_steps=64, log_std_init=1.0, **TINY)
+    fit(module)
+    actions = module.rollout_buffer.actions
+    assert actions.shape == (32, 2, 1) and actions.dtype == torch.float32
+    assert actions.abs().max() > 2.0  # Pendulum's bounds are [-2, 2]
+    greedy = module.act_greedy(torch.zeros(3, 3).numpy())
+    assert greedy.shape == (3, 1) and abs(greedy).max() <= 2.0
+
+
+class NaNLossPPO(lit_rl.PPO):
+    def compute_loss(self, batch):
+        loss, metrics = super().compute_loss(batch)
+        return loss * float("nan"), metrics
+
+
+def test_a_non_finite_loss_stops_training_naming_the_step():
+    module = NaNLossPPO(num_envs=2, num_steps=8, total_env_steps=64, **TINY)
+    with pytest.raises(FloatingPointError, match="at gradient step 0 "):
+        fit(module)
+
+
+def test_ppo_learns_cartpole(tmp_path):
+    # A random policy scores ~22; the config's schedules compressed into 20,480 env steps.
+    cli = cli_fit(
+        "ppo_cartpole.yaml", tmp_path, "--model.total_env_steps", "20480", "--model.eval_episodes", "10",
+        "--trainer.logger", "false", "--trainer.enable_checkpointing", "false", "--trainer.callbacks", "[]",
+    )
+    assert cli.trainer.callback_metrics["eval/episodic_return"] >= 150

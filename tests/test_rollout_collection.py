@@ -1,0 +1,106 @@
+"""The on-policy data path: what the collector stores, and that no update uses a stale rollout."""
+
+import lightning as L
+import numpy as np
+import pytest
+import torch
+
+import lit_rl
+from lit_rl.rollout_buffer import RolloutBuffer
+from lit_rl.rollout_dataset import RolloutDataset
+
+TINY = dict(hidden_sizes=[8], eval_episodes=2, eval_interval=10**9)
+
+
+def fit(module, **trainer_kwargs):
+    trainer = L.Trainer(
+        max_epochs=-1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, num_sanity_val_steps=0, **trainer_kwargs,
+    )
+    trainer.fit(module)
+    return trainer
+
+
+class RecordingPPO(lit_rl.PPO):
+    """Records which rollout every update used, and how many updates preceded each rollout."""
+
+    def finish_rollout(self, next_obs):
+        super().finish_rollout(next_obs)
+        step = self.trainer.global_step
+        self.collected = getattr(self, "collected", []) + [(self.rollout_buffer.rollout_id, step)]
+
+    def training_step(self, batch, batch_idx):
+        self.used = getattr(self, "used", []) + [(batch.rollout_id, self.rollout_buffer.rollout_id)]
+        return super().training_step(batch, batch_idx)
+
+
+def test_every_update_uses_the_latest_rollout_and_every_rollout_follows_all_updates_before_it():
+    L.seed_everything(0)
+    module = RecordingPPO(
+        "CartPole-v1", num_envs=2, num_steps=8, total_env_steps=96, update_epochs=3, num_minibatches=4, **TINY
+    )
+    fit(module)
+    per_rollout = 3 * 4
+    rollouts = 96 // 16
+    # The minibatch of every update came from the rollout that is current at that update...
+    assert all(batch_id == current for batch_id, current in module.used)
+    # ...every rollout is used for exactly update_epochs * num_minibatches updates, in order...
+    assert [batch_id for batch_id, _ in module.used] == [
+        r for r in range(1, rollouts + 1) for _ in range(per_rollout)
+    ]
+    # ...and rollout k + 1 was collected by the policy after all k * per_rollout updates.
+    assert module.collected == [(k + 1, k * per_rollout) for k in range(rollouts)]
+    assert module.env_steps == 96
+
+
+def test_the_dataset_refuses_to_serve_a_rollout_that_was_replaced_mid_iteration():
+    buffer = RolloutBuffer(num_steps=2, num_envs=2, observation_shape=(1,))
+
+    def collect():
+        buffer.reset()
+        for _ in range(2):
+            ones = np.ones(2)
+            buffer.add(ones[:, None], ones, torch.zeros(2), torch.zeros(2), ones, ones < 0, ones < 0, ones > 0)
+        buffer.compute_returns(torch.zeros(2), 0.99, 0.95)
+
+    dataset = RolloutDataset(buffer, update_epochs=2, num_minibatches=2)
+    with pytest.raises(RuntimeError, match="before a complete rollout"):
+        next(iter(dataset))
+    collect()
+    batches = iter(dataset)
+    assert next(batches).rollout_id == 1
+    collect()  # a new rollout while the old iterator is still being drawn from
+    with pytest.raises(RuntimeError, match="rollout 1 was replaced by rollout 2"):
+        next(batches)
+    assert [b.rollout_id for b in dataset] == [2, 2, 2, 2]
+
+
+def test_collector_stores_the_final_observation_on_reset_rows_and_bootstraps_truncation_from_it():
+    """CounterEnv observations are [episode, t]; let the value of an observation be t."""
+    L.seed_everything(0)
+    module = lit_rl.A2C("LitRLTests/Counter-v0", num_envs=3, num_steps=30, total_env_steps=90, **TINY)
+
+    def act(obs):
+        n = len(obs)
+        actions = torch.zeros(n, dtype=torch.int64)
+        return actions.numpy(), actions, torch.zeros(n), torch.as_tensor(obs[:, 1])
+
+    module.act = act
+    module.hparams.gamma = 1.0
+    fit(module, max_steps=0)
+    buffer = module.rollout_buffer
+    obs, valid = buffer.obs.numpy(), buffer.valid.numpy()
+    episode, t = obs[..., 0].astype(int), obs[..., 1].astype(int)
+    done = (buffer.terminated | buffer.truncated).numpy()
+    assert buffer.terminated.any() and buffer.truncated.any()
+    # The row after an episode end is not a transition, and holds that episode's final observation.
+    assert np.array_equal(valid[1:], ~done[:-1])
+    assert np.array_equal(t[1:][done[:-1]], 3 + episode[1:][done[:-1]] % 4)
+    # A truncated step bootstraps from the final observation: A = r + V(final) - V(s) = (t + 1) + (t + 1) - t.
+    rows, envs = np.nonzero(buffer.truncated.numpy()[:-1])
+    advantages = buffer.advantages.numpy()
+    assert np.allclose(advantages[rows, envs], t[rows, envs] + 2.0)
+    # A terminated step does not: A = r - V(s) = (t + 1) - t.
+    rows, envs = np.nonzero(buffer.terminated.numpy())
+    assert np.allclose(advantages[rows, envs], 1.0)
+    assert not np.any(advantages[~valid])
