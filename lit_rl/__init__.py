@@ -1,7 +1,14 @@
 """lit_rl: PyTorch Lightning modules for deep reinforcement learning."""
 
 from lit_rl.algorithms import A2C, DQN, PPO, Reinforce
-from lit_rl.callbacks import EpsilonDecay, ReplayCollector, RolloutCollector, TargetNetworkUpdate
+from lit_rl.callbacks import (
+    EpsilonDecay,
+    EvaluationVideo,
+    ReplayCollector,
+    ReplaySnapshot,
+    RolloutCollector,
+    TargetNetworkUpdate,
+)
 from lit_rl.frame_replay_buffer import FrameReplayBuffer
 from lit_rl.replay_buffer import ReplayBatch, ReplayBuffer
 from lit_rl.replay_dataset import ReplayDataset
@@ -12,6 +19,7 @@ __all__ = [
     "A2C",
     "DQN",
     "EpsilonDecay",
+    "EvaluationVideo",
     "FrameReplayBuffer",
     "PPO",
     "Reinforce",
@@ -19,6 +27,7 @@ __all__ = [
     "ReplayBuffer",
     "ReplayCollector",
     "ReplayDataset",
+    "ReplaySnapshot",
     "RolloutBatch",
     "RolloutBuffer",
     "RolloutCollector",

@@ -38,7 +38,7 @@ def check_env_id(env_id: str) -> None:
 
 
 def make_vector_env(
-    env_id: str, num_envs: int, env_kwargs: dict[str, Any] | None = None
+    env_id: str, num_envs: int, env_kwargs: dict[str, Any] | None = None, render_mode: str | None = None
 ) -> gym.vector.VectorEnv:
     """A synchronous vector env with next-step autoreset that reports finished episodes.
 
@@ -46,11 +46,17 @@ def make_vector_env(
     ``info["_episode"]``: gymnasium's ``RecordEpisodeStatistics`` contract, which every env
     factory in lit_rl honours so that collectors and evaluation read true episode scores.
     Seed it through ``env.reset(seed=s)``: sub-environment ``i`` gets ``s + i``.
+    ``render_mode="rgb_array"`` makes ``env.render()`` return one frame per sub-environment.
     """
     check_env_id(env_id)
     from lit_rl import atari
 
+    env_kwargs = dict(env_kwargs or {})
     if atari.is_atari_env_id(env_id):  # frame stacks, true game scores; env_kwargs as make_atari_vector_env's
-        return atari.make_atari_vector_env(env_id, num_envs, **(env_kwargs or {}))
-    env = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync", **(env_kwargs or {}))
+        if render_mode is not None:  # only the gymnasium backend renders; it gives the same observations
+            env_kwargs.update(backend="gymnasium", render_mode=render_mode)
+        return atari.make_atari_vector_env(env_id, num_envs, **env_kwargs)
+    if render_mode is not None:
+        env_kwargs["render_mode"] = render_mode
+    env = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync", **env_kwargs)
     return gym.wrappers.vector.RecordEpisodeStatistics(env)

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 from lit_rl.callbacks.epsilon_decay import EpsilonDecay
+from lit_rl.callbacks.evaluation_video import EvaluationVideo
 from lit_rl.callbacks.replay_collector import ReplayCollector
 from lit_rl.callbacks.replay_snapshot import ReplaySnapshot
 from lit_rl.callbacks.target_network_update import TargetNetworkUpdate
@@ -68,6 +69,7 @@ class DQN(L.LightningModule):
         eval_episodes: greedy episodes played at each evaluation.
         eval_interval: env steps between evaluations (one training epoch).
         eval_epsilon: exploration rate while evaluating (0 is greedy).
+        record_video: after each evaluation, record one episode to ``<log_dir>/videos`` and TensorBoard.
         save_replay_buffer: write the replay buffer next to every checkpoint and reload it on resume.
     """
 
@@ -99,6 +101,7 @@ class DQN(L.LightningModule):
         eval_episodes: int = 20,
         eval_interval: int = 10_000,
         eval_epsilon: float = 0.0,
+        record_video: bool = False,
         save_replay_buffer: bool = False,
     ) -> None:
         super().__init__()
@@ -128,6 +131,8 @@ class DQN(L.LightningModule):
             EpsilonDecay(start_e, end_e, exploration_fraction, total_env_steps, schedule=exploration_schedule),
             TargetNetworkUpdate(target_update_interval, tau),
         ]
+        if record_video:
+            self.default_callbacks.append(EvaluationVideo())
         if save_replay_buffer:
             self.default_callbacks.append(ReplaySnapshot())
         self.env_steps = 0
@@ -200,6 +205,10 @@ class DQN(L.LightningModule):
             actions = np.where(explore, rng.integers(self.num_actions, size=n), actions)
         return actions
 
+    def evaluation_actions(self, obs: np.ndarray) -> np.ndarray:
+        """The evaluation policy: greedy, or epsilon-greedy with ``eval_epsilon``."""
+        return self.act(obs, self.hparams.eval_epsilon, self.eval_rng)
+
     # ----------------------------------------------------------------- learning
     def train_dataloader(self) -> DataLoader:
         hp = self.hparams
@@ -245,7 +254,7 @@ class DQN(L.LightningModule):
         scores = None
         if self.trainer.is_global_zero:
             returns, lengths = evaluate_episodes(
-                lambda obs: self.act(obs, self.hparams.eval_epsilon, self.eval_rng),
+                self.evaluation_actions,
                 self.eval_env,
                 seed=run_seed() + EVAL_SEED_OFFSET,
             )
