@@ -14,6 +14,7 @@ List the games with ``python -c "import ale_py.roms; print(ale_py.roms.get_all_r
 
 from __future__ import annotations
 
+import inspect
 import time
 from typing import Any
 
@@ -63,6 +64,7 @@ def make_atari_vector_env(
     max_episode_frames: int = 108_000,
     num_threads: int = 0,
     render_mode: str | None = None,
+    **unknown: Any,
 ) -> gym.vector.VectorEnv:
     """A vector env of Atari frame stacks that reports true game scores.
 
@@ -87,6 +89,9 @@ def make_atari_vector_env(
         num_threads: threads of the native backend (0: one per core).
         render_mode: gymnasium render mode (e.g. ``rgb_array`` for video); gymnasium backend only.
     """
+    if unknown:
+        valid = ", ".join(list(inspect.signature(make_atari_vector_env).parameters)[2:-1])
+        raise ValueError(f"env_kwargs {sorted(unknown)} are not Atari env options; valid ones: {valid}.")
     game, sticky = atari_game(env_id)
     sticky = sticky if repeat_action_probability is None else repeat_action_probability
     if backend not in ATARI_BACKENDS:
@@ -104,7 +109,8 @@ def make_atari_vector_env(
             game, num_envs, num_threads=num_threads, repeat_action_probability=sticky,
             max_num_frames_per_episode=max_episode_frames, img_height=SCREEN_SIZE, img_width=SCREEN_SIZE,
             stack_num=FRAME_STACK, frameskip=frame_skip, noop_max=noop_max, use_fire_reset=fire_reset,
-            # Life losses and clipping are done by TrueScores, which needs the real game ends and rewards.
+            # ale-py's episodic_life resets the whole game at each lost life (ale-py 0.12) and its
+            # reward_clipping hides the score: TrueScores does both from real game ends and rewards.
             episodic_life=False, life_loss_info=False, reward_clipping=False,
         )  # fmt: skip
     else:

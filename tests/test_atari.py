@@ -93,6 +93,8 @@ def test_unknown_atari_game_names_how_to_list_the_games():
             check_env_id(env_id)
     with pytest.raises(ValueError, match="backend='nonsense' is invalid"):
         make_vector_env("ALE/Pong-v5", 1, {"backend": "nonsense"})
+    with pytest.raises(ValueError, match=r"env_kwargs \['frameskip'\] are not Atari env options.*frame_skip"):
+        make_vector_env("ALE/Pong-v5", 1, {"frameskip": 4})
 
 
 def test_a_buffer_too_large_for_memory_stops_before_training(tmp_path):
