@@ -47,8 +47,12 @@ class EpisodeStatistics:
         self.lengths.update(0.0, weight=0.0)
         mean_return, mean_length = self.returns.compute(), self.lengths.compute()
         if mean_return.isfinite():  # NaN (0 / 0) when no rank finished an episode
-            pl_module.log("rollout/episodic_return", mean_return.item(), prog_bar=True)
-            pl_module.log("rollout/episodic_length", mean_length.item())
+            # Straight to the loggers: through self.log, Lightning would write the last window's
+            # mean again at every later log step of the epoch, even when no episode finished.
+            metrics = {"rollout/episodic_return": mean_return.item(), "rollout/episodic_length": mean_length.item()}
+            for logger in pl_module.loggers:
+                logger.log_metrics(metrics, step=pl_module.trainer.global_step)
+            pl_module.log("rollout/episodic_return", metrics["rollout/episodic_return"], prog_bar=True, logger=False)
         self.returns.reset()
         self.lengths.reset()
 

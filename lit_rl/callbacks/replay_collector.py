@@ -82,9 +82,10 @@ class ReplayCollector(L.Callback):
         while pl_module.env_steps < self.learning_starts:
             self.step(pl_module, epsilon=1.0)
         if len(pl_module.replay_buffer) == 0:
-            # A run resumed without a replay snapshot refills its buffer with the current policy.
-            target = min(max(1, self.learning_starts // trainer.world_size), pl_module.replay_buffer.capacity)
-            while len(pl_module.replay_buffer) < target:
+            # A run resumed without a replay snapshot refills its buffer with the current policy,
+            # for as many env steps as the warm-up took (at least one vector step).
+            refill = min(self.learning_starts, pl_module.replay_buffer.capacity * trainer.world_size)
+            for _ in range(max(1, -(-refill // self.steps_per_vector_step))):
                 self.step(pl_module, epsilon=pl_module.epsilon)
 
     def step(self, pl_module: L.LightningModule, epsilon: float) -> None:
