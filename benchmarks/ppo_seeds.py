@@ -3,7 +3,8 @@
     python benchmarks/ppo_seeds.py configs/ppo_cartpole.yaml --seeds 1 2 3 [-- extra CLI args]
 
 Prints one JSON line per seed: final ``eval/episodic_return`` (and std), env steps taken, wall
-seconds of the whole ``fit`` (env creation included) and env steps per wall second.
+seconds of the whole ``fit`` (env creation and evaluations included), env steps per wall second,
+and the last logged ``perf/env_steps_per_sec`` (training only).
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ def run(config: str, seed: int, extra: list[str]) -> dict[str, float]:
         "env_steps": env_steps,
         "wall_s": round(wall, 1),
         "env_steps_per_s": round(env_steps / wall),
+        # The collector's own clock between its last two logs: training throughput without startup or eval.
+        "logged_env_steps_per_s": round(float(metrics.get("perf/env_steps_per_sec", float("nan")))),
     }
 
 

@@ -1,3 +1,4 @@
+import pytest
 import torch
 from test_ppo import cli_fit
 
@@ -10,3 +11,9 @@ def test_a2c_cartpole_config_fits_one_update_per_rollout(tmp_path):
         assert torch.isfinite(metrics[f"train/{name}"]), name
     assert 1 <= metrics["eval/episodic_return"] <= 500
     assert isinstance(cli.trainer.optimizers[0], torch.optim.RMSprop)
+
+
+@pytest.mark.slow
+def test_a2c_cartpole_config_reaches_475(tmp_path):
+    cli = cli_fit("a2c_cartpole.yaml", tmp_path, "--model.eval_episodes", "20", "--trainer.log_every_n_steps", "100")
+    assert cli.trainer.callback_metrics["eval/episodic_return"] >= 475

@@ -116,3 +116,28 @@ def test_ppo_learns_cartpole(tmp_path):
         "--trainer.logger", "false", "--trainer.enable_checkpointing", "false", "--trainer.callbacks", "[]",
     )
     assert cli.trainer.callback_metrics["eval/episodic_return"] >= 150
+
+
+def test_ppo_pendulum_config_fits_a_gaussian_policy(tmp_path):
+    cli = cli_fit("ppo_pendulum.yaml", tmp_path, "--model.total_env_steps", "2048", "--model.update_epochs", "1")
+    assert cli.model.env_steps == 2048 and cli.trainer.global_step == 32
+    assert cli.model.policy.continuous and torch.isfinite(cli.trainer.callback_metrics["train/policy_loss"])
+    assert -2000 < cli.trainer.callback_metrics["eval/episodic_return"] <= 0
+
+
+def test_ppo_pong_config_fits_one_rollout_from_frames(tmp_path):
+    cli = cli_fit(
+        "ppo_pong.yaml", tmp_path, "--model.total_env_steps", "1024", "--model.eval_episodes", "1",
+        "--model.update_epochs", "1",
+    )
+    buffer = cli.model.rollout_buffer
+    assert buffer.obs.shape == (128, 8, 4, 84, 84) and buffer.obs.dtype == torch.uint8
+    assert cli.trainer.global_step == 4
+    assert -21 <= cli.trainer.callback_metrics["eval/episodic_return"] <= 21
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("config", "target"), [("ppo_cartpole.yaml", 475), ("ppo_pendulum.yaml", -300)])
+def test_ppo_configs_reach_their_targets(config, target, tmp_path):
+    cli = cli_fit(config, tmp_path, "--model.eval_episodes", "20", "--trainer.log_every_n_steps", "100")
+    assert cli.trainer.callback_metrics["eval/episodic_return"] >= target

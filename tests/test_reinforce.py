@@ -1,4 +1,5 @@
 import lightning as L
+import pytest
 import torch
 from test_ppo import cli_fit, fit
 
@@ -36,3 +37,9 @@ def test_reinforce_without_baseline_learns_from_monte_carlo_returns_of_finished_
                 expected = sum(range(t[step, env] + 1, length[step, env] + 1))
                 assert buffer.advantages[step, env].item() == expected
     assert buffer.valid.any() and (buffer.values == 0).all()
+
+
+@pytest.mark.slow
+def test_reinforce_cartpole_config_reaches_400(tmp_path):
+    cli = cli_fit("reinforce_cartpole.yaml", tmp_path, "--model.eval_episodes", "20")
+    assert cli.trainer.callback_metrics["eval/episodic_return"] >= 400
