@@ -100,9 +100,10 @@ class ActorCritic(nn.Module):
         return self.critic_head(self.critic_body(obs.to(torch.float32))).squeeze(-1)
 
     def distribution(self, head: Tensor) -> Distribution:
+        # Argument validation costs more than the small networks here; the inputs come from the network.
         if self.continuous:
-            return Independent(Normal(head, self.log_std.exp().expand_as(head)), 1)
-        return Categorical(logits=head)
+            return Independent(Normal(head, self.log_std.exp().expand_as(head), validate_args=False), 1)
+        return Categorical(logits=head, validate_args=False)
 
     @staticmethod
     def greedy(dist: Distribution) -> Tensor:
