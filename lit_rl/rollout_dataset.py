@@ -36,6 +36,7 @@ class RolloutDataset(IterableDataset):
         self.num_minibatches = num_minibatches
         self.generator = torch.Generator().manual_seed(seed)
         self.stopped_rollout = -1
+        self.served_rollout = -1
 
     def stop_serving(self, rollout_id: int) -> None:
         """End the passes over rollout ``rollout_id`` early (e.g. PPO's ``target_kl``).
@@ -49,6 +50,9 @@ class RolloutDataset(IterableDataset):
         if not buffer.ready:
             raise RuntimeError("RolloutDataset was iterated before a complete rollout was collected.")
         rollout_id = buffer.rollout_id
+        if rollout_id == self.served_rollout:
+            raise RuntimeError(f"rollout {rollout_id} was already served; no new rollout was collected since.")
+        self.served_rollout = rollout_id
         size = len(buffer) // self.num_minibatches
         for _ in range(self.update_epochs):
             order = torch.randperm(len(buffer), generator=self.generator)

@@ -141,3 +141,18 @@ def test_ppo_pong_config_fits_one_rollout_from_frames(tmp_path):
 def test_ppo_configs_reach_their_targets(config, target, tmp_path):
     cli = cli_fit(config, tmp_path, "--model.eval_episodes", "20", "--trainer.log_every_n_steps", "100")
     assert cli.trainer.callback_metrics["eval/episodic_return"] >= target
+
+
+def test_a_run_resumed_from_its_checkpoint_continues_the_env_step_clock(tmp_path):
+    # (Through the CLI, --ckpt_path replaces the model's arguments by the checkpoint's, total_env_steps too.)
+    first = cli_fit("ppo_cartpole.yaml", tmp_path, "--model.total_env_steps", "768")
+    (checkpoint,) = tmp_path.rglob("last.ckpt")
+    hparams = {k: v for k, v in first.model.hparams.items() if not k.startswith("_")}
+    hparams["total_env_steps"] = 1536
+    resumed = lit_rl.PPO(**hparams)
+    trainer = L.Trainer(max_epochs=-1, logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    trainer.fit(resumed, ckpt_path=checkpoint)
+    assert first.model.env_steps == 768 and resumed.env_steps == 1536
+    assert trainer.global_step == 2 * first.trainer.global_step
+    # The learning rate keeps annealing on the env-step clock: the last rollout started at 1280.
+    assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.001 * (1 - 1280 / 1536))

@@ -73,6 +73,8 @@ def test_the_dataset_refuses_to_serve_a_rollout_that_was_replaced_mid_iteration(
     with pytest.raises(RuntimeError, match="rollout 1 was replaced by rollout 2"):
         next(batches)
     assert [b.rollout_id for b in dataset] == [2, 2, 2, 2]
+    with pytest.raises(RuntimeError, match="rollout 2 was already served"):
+        next(iter(dataset))
 
 
 def test_collector_stores_the_final_observation_on_reset_rows_and_bootstraps_truncation_from_it():
