@@ -12,7 +12,11 @@ from lit_rl.checks import check_positive
 
 
 class ReplayBatch(NamedTuple):
-    """A batch of transitions ``(s, a, r, s', terminated, truncated)``, one row each."""
+    """A batch of transitions ``(s, a, r, s', terminated, truncated)``, one row each.
+
+    With n-step returns, ``rewards`` is the discounted sum of up to n rewards, ``next_obs`` the state
+    ``n_steps`` steps later, and the TD target discounts it by ``gamma ** n_steps``.
+    """
 
     obs: Tensor
     actions: Tensor
@@ -20,6 +24,7 @@ class ReplayBatch(NamedTuple):
     next_obs: Tensor
     terminated: Tensor
     truncated: Tensor
+    n_steps: Tensor | None = None
 
 
 class ReplayBuffer:
@@ -59,6 +64,7 @@ class ReplayBuffer:
         self.rewards = np.zeros(self.capacity, dtype=np.float32)
         self.terminated = np.zeros(self.capacity, dtype=bool)
         self.truncated = np.zeros(self.capacity, dtype=bool)
+        self.n_steps = np.ones(self.capacity, dtype=np.uint8)  # env steps between obs and next_obs
         self.position = 0  # next row to write
         self.size = 0
         self.rng = np.random.default_rng(seed)
@@ -69,7 +75,7 @@ class ReplayBuffer:
     @property
     def nbytes(self) -> int:
         """Bytes held by the storage arrays."""
-        arrays = (self.obs, self.next_obs, self.actions, self.rewards, self.terminated, self.truncated)
+        arrays = (self.obs, self.next_obs, self.actions, self.rewards, self.terminated, self.truncated, self.n_steps)
         return sum(a.nbytes for a in arrays)
 
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -81,6 +87,7 @@ class ReplayBuffer:
             "rewards": self.rewards[: self.size],
             "terminated": self.terminated[: self.size],
             "truncated": self.truncated[: self.size],
+            "n_steps": self.n_steps[: self.size],
             "position": np.int64(self.position),
         }
 
@@ -91,7 +98,7 @@ class ReplayBuffer:
                 f"snapshot of {size} transitions of shape {state['obs'].shape[1:]} does not fit a buffer of "
                 f"capacity {self.capacity} and observation shape {self.obs.shape[1:]}"
             )
-        for field in ("obs", "next_obs", "actions", "rewards", "terminated", "truncated"):
+        for field in ("obs", "next_obs", "actions", "rewards", "terminated", "truncated", "n_steps"):
             getattr(self, field)[:size] = state[field]
         self.size = size
         self.position = int(state["position"]) % self.capacity
@@ -105,14 +112,17 @@ class ReplayBuffer:
         terminated: np.ndarray,
         truncated: np.ndarray,
         valid: np.ndarray | None = None,
+        n_steps: np.ndarray | int = 1,
     ) -> None:
         """Store one vector-env step: row ``i`` of every array belongs to sub-environment ``i``.
 
-        ``valid[i] = False`` drops row ``i`` (an autoreset step, not a transition).
+        ``valid[i] = False`` drops row ``i`` (an autoreset step, not a transition). ``n_steps`` is
+        set by ``NStepReplayBuffer``, which stores multi-step transitions.
         """
+        n_steps = np.broadcast_to(np.asarray(n_steps, dtype=np.uint8), len(obs))
         if valid is not None and not valid.all():
             obs, actions, rewards, next_obs = obs[valid], actions[valid], rewards[valid], next_obs[valid]
-            terminated, truncated = terminated[valid], truncated[valid]
+            terminated, truncated, n_steps = terminated[valid], truncated[valid], n_steps[valid]
         n = len(obs)
         if n == 0:
             return
@@ -123,6 +133,7 @@ class ReplayBuffer:
         self.next_obs[rows] = next_obs
         self.terminated[rows] = terminated
         self.truncated[rows] = truncated
+        self.n_steps[rows] = n_steps
         self.position = (self.position + n) % self.capacity
         self.size = min(self.size + n, self.capacity)
 
@@ -142,4 +153,5 @@ class ReplayBuffer:
             next_obs=torch.from_numpy(self.next_obs[rows]),
             terminated=torch.from_numpy(self.terminated[rows]),
             truncated=torch.from_numpy(self.truncated[rows]),
+            n_steps=torch.from_numpy(self.n_steps[rows]),
         )

@@ -11,6 +11,7 @@ def td_targets(
     next_q_target: Tensor,
     gamma: float,
     next_q_online: Tensor | None = None,
+    n_steps: Tensor | None = None,
 ) -> Tensor:
     """Return ``r + gamma * (1 - terminated) * Q_target(s', a*)`` for a batch of transitions.
 
@@ -23,6 +24,8 @@ def td_targets(
         next_q_online: ``[B, A]`` online-network values of ``s'``. When given, the greedy action
             is chosen by the online network and evaluated by the target network (Double DQN,
             van Hasselt et al. 2016); otherwise ``a* = argmax Q_target(s', .)``.
+        n_steps: ``[B]`` env steps between ``s`` and ``s'`` for n-step transitions, whose
+            ``rewards`` are already discounted sums; ``s'`` is then discounted by ``gamma ** n_steps``.
     """
     if next_q_online is None:
         next_value = next_q_target.max(dim=1).values
@@ -31,5 +34,6 @@ def td_targets(
         next_value = next_q_target.gather(1, greedy).squeeze(1)
     # Computed in float32 even under mixed precision: small TD errors vanish in bf16.
     not_done = 1.0 - terminated.float()
-    return rewards.float() + gamma * not_done * next_value.float()
+    discount = gamma if n_steps is None else gamma ** n_steps.float()
+    return rewards.float() + discount * not_done * next_value.float()
 

@@ -59,8 +59,8 @@ def test_invalid_rows_are_not_stored():
 
 def test_nbytes_counts_every_array():
     buffer = ReplayBuffer(100, (4, 84, 84), np.uint8)
-    # obs + next_obs (2 * 28224 bytes) + int64 action + float32 reward + two bools
-    assert buffer.nbytes == 100 * (2 * 4 * 84 * 84 + 8 + 4 + 1 + 1)
+    # obs + next_obs (2 * 28224 bytes) + int64 action + float32 reward + two bools + uint8 n_steps
+    assert buffer.nbytes == 100 * (2 * 4 * 84 * 84 + 8 + 4 + 1 + 1 + 1)
 
 
 def test_sampling_an_empty_buffer_says_why():

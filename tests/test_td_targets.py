@@ -33,3 +33,13 @@ def test_truncated_transition_bootstraps_but_terminated_does_not():
 def test_targets_are_float32_under_low_precision(dtype):
     targets = td_targets(REWARDS.to(dtype), TERMINATED, NEXT_Q_TARGET.to(dtype), gamma=0.99)
     assert targets.dtype == torch.float32
+
+
+def test_n_step_targets_discount_the_bootstrap_by_gamma_to_the_n():
+    # rewards are already discounted sums over 3, 2 and 1 steps
+    rewards = torch.tensor([2.71, 1.9, 1.0])
+    next_q = torch.tensor([[10.0], [10.0], [10.0]])
+    terminated = torch.tensor([False, False, True])
+    targets = td_targets(rewards, terminated, next_q, gamma=0.9, n_steps=torch.tensor([3, 2, 1], dtype=torch.uint8))
+    # 2.71 + 0.729 * 10 ; 1.9 + 0.81 * 10 ; 1.0 (terminal)
+    torch.testing.assert_close(targets, torch.tensor([10.0, 10.0, 1.0]))

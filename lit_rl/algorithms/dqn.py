@@ -24,6 +24,7 @@ from lit_rl.checks import check_choice, check_positive, check_unit_interval
 from lit_rl.envs import check_env_id, make_vector_env
 from lit_rl.evaluation import evaluate_episodes
 from lit_rl.frame_replay_buffer import make_replay_buffer
+from lit_rl.n_step_replay import NStepReplayBuffer
 from lit_rl.networks import NETWORKS, build_network
 from lit_rl.replay_buffer import ReplayBatch, ReplayBuffer
 from lit_rl.replay_dataset import ReplayDataset
@@ -63,6 +64,7 @@ class DQN(L.LightningModule):
         exploration_fraction: fraction of ``total_env_steps`` over which epsilon decays.
         exploration_schedule: ``linear`` or ``exponential`` decay of epsilon.
         double_dqn: pick the next action with the online network, value it with the target network.
+        n_step: rewards summed per TD target (multi-step returns, as in Rainbow); 1 is plain DQN.
         loss: ``huber`` (smooth L1, as the Nature DQN's clipped error) or ``mse``.
         network: ``auto`` (Nature CNN for image observations, MLP otherwise), ``mlp`` or ``nature_cnn``.
         hidden_sizes: hidden layer widths of the MLP.
@@ -95,6 +97,7 @@ class DQN(L.LightningModule):
         exploration_fraction: float = 0.1,
         exploration_schedule: str = "linear",
         double_dqn: bool = True,
+        n_step: int = 1,
         loss: str = "huber",
         network: str = "auto",
         hidden_sizes: Sequence[int] = (256, 256),
@@ -119,6 +122,7 @@ class DQN(L.LightningModule):
         if anneal_lr and total_env_steps is None:
             raise ValueError("anneal_lr=True needs total_env_steps: the learning rate decays to 0 over it.")
         check_choice("loss", loss, LOSSES)
+        check_positive("n_step", n_step)
         check_choice("network", network, NETWORKS)
         check_positive("eval_episodes", eval_episodes)
         check_positive("eval_interval", eval_interval)
@@ -176,6 +180,13 @@ class DQN(L.LightningModule):
             self.replay_buffer = make_replay_buffer(
                 self.observation_space, hp.buffer_size, hp.num_envs, processes_here, seed=run_seed() + rank
             )
+            if hp.n_step > 1:
+                if not isinstance(self.replay_buffer, ReplayBuffer):
+                    raise ValueError(
+                        f"n_step={hp.n_step} is invalid for the frame observations of {hp.env_id!r}: the "
+                        "memory-lean frame buffer stores one-step transitions only; use n_step=1."
+                    )
+                self.replay_buffer = NStepReplayBuffer(self.replay_buffer, hp.n_step, hp.gamma, hp.num_envs)
 
     def teardown(self, stage: str) -> None:
         if self.eval_env is not None:
@@ -229,7 +240,9 @@ class DQN(L.LightningModule):
         with torch.no_grad():
             next_q_target = self.target_network(batch.next_obs)
             next_q_online = self.q_network(batch.next_obs) if self.hparams.double_dqn else None
-            targets = td_targets(batch.rewards, batch.terminated, next_q_target, self.hparams.gamma, next_q_online)
+            targets = td_targets(
+                batch.rewards, batch.terminated, next_q_target, self.hparams.gamma, next_q_online, batch.n_steps
+            )
         loss = LOSSES[self.hparams.loss](q_taken, targets)
         if not torch.isfinite(loss):
             raise FloatingPointError(
