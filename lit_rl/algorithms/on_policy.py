@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 from lightning.pytorch.cli import OptimizerCallable
+from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 from torch.utils.data import DataLoader
 
@@ -106,6 +107,19 @@ class OnPolicyModule(L.LightningModule):
             )
             self.rollout_dataset = RolloutDataset(
                 self.rollout_buffer, self.update_epochs, self.num_minibatches, seed=run_seed() + rank
+            )
+            self.warn_if_max_epochs_ends_training_early()
+
+    def warn_if_max_epochs_ends_training_early(self) -> None:
+        # One epoch is one rollout: Lightning's default max_epochs=1000 may stop far short of the budget.
+        max_epochs, total = self.trainer.max_epochs, self.hparams.total_env_steps
+        if total is None or max_epochs is None or max_epochs < 0:
+            return
+        reachable = max_epochs * self.rollout_env_steps()
+        if reachable < total:
+            rank_zero_warn(
+                f"Trainer(max_epochs={max_epochs}) stops training after {reachable:,} env steps (one epoch is "
+                f"one rollout), before total_env_steps={total:,}; pass max_epochs=-1 to train to the budget."
             )
 
     def teardown(self, stage: str) -> None:

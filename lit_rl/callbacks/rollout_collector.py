@@ -69,8 +69,15 @@ class RolloutCollector(L.Callback):
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.is_last_rollout(pl_module):
             trainer.should_stop = True
-        else:
+        elif not self.trainer_stops_now(trainer):  # no rollout that no epoch would use
             self.collect(pl_module)
+
+    @staticmethod
+    def trainer_stops_now(trainer: L.Trainer) -> bool:
+        """Whether the Trainer's own limits (``max_epochs``, ``max_steps``) end training after this epoch."""
+        max_epochs, max_steps = trainer.max_epochs, trainer.max_steps
+        out_of_epochs = max_epochs is not None and 0 <= max_epochs <= trainer.current_epoch + 1
+        return trainer.should_stop or out_of_epochs or 0 <= max_steps <= trainer.global_step
 
     def is_last_rollout(self, pl_module: L.LightningModule) -> bool:
         """Whether one more rollout would take more than ``total_env_steps`` env steps."""
