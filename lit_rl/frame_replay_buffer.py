@@ -13,6 +13,9 @@ from lit_rl.checks import check_positive
 from lit_rl.networks import is_image_space
 from lit_rl.replay_buffer import ReplayBatch, ReplayBuffer
 
+# The arrays that hold the transitions, each [num_envs, slots, ...].
+STORAGE = ("frames", "actions", "rewards", "terminated", "truncated", "has_transition")
+
 
 class FrameReplayBuffer:
     """A replay ring for ``[stack, H, W]`` frame stacks that keeps every frame once.
@@ -54,6 +57,7 @@ class FrameReplayBuffer:
     ) -> None:
         self.num_envs, self.per_env, self.slots = _layout(capacity, observation_shape, num_envs)
         self.capacity = self.per_env * num_envs
+        self.observation_shape = tuple(int(n) for n in observation_shape)
         self.stack = observation_shape[0]
         shape = (num_envs, self.slots)
         self.frames = np.zeros((*shape, *observation_shape[1:]), dtype=observation_dtype)
@@ -89,6 +93,48 @@ class FrameReplayBuffer:
         """Bytes held by the storage arrays."""
         arrays = (self.frames, self.actions, self.rewards, self.terminated, self.truncated)
         return sum(a.nbytes for a in arrays) + self.has_transition.nbytes
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """The layout, storage and ring positions as plain arrays, for ``np.savez`` (the rng is not included).
+
+        The arrays are read-only views of the buffer's own (no copy), so the next ``add`` changes them.
+        """
+        state = {name: _read_only(getattr(self, name)) for name in (*STORAGE, "written")}
+        return state | {
+            "capacity": np.array(self.capacity, dtype=np.int64),
+            "num_envs": np.array(self.num_envs, dtype=np.int64),
+            "observation_shape": np.array(self.observation_shape, dtype=np.int64),
+            "size": np.array(self.size, dtype=np.int64),
+        }
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        """Restore a ``state_dict``; a mismatch raises a ``ValueError`` naming it and changes nothing.
+
+        Writable arrays (such as ``np.load``'s) are taken over without a copy, so that a restored buffer
+        holds its memory once; read-only ones (such as another buffer's ``state_dict``) are copied.
+        """
+        layout = {
+            "capacity": (int(state["capacity"]), self.capacity),
+            "num_envs": (int(state["num_envs"]), self.num_envs),
+            "observation_shape": (tuple(state["observation_shape"].tolist()), self.observation_shape),
+        }
+        for name, (theirs, ours) in layout.items():
+            if theirs != ours:
+                raise ValueError(f"the snapshot has {name}={theirs} but this FrameReplayBuffer has {name}={ours}")
+        arrays = {name: np.asarray(state[name]) for name in (*STORAGE, "written")}
+        for name, theirs in arrays.items():
+            ours = getattr(self, name)
+            if theirs.shape != ours.shape or theirs.dtype != ours.dtype:
+                raise ValueError(
+                    f"the snapshot's {name} is {theirs.dtype} {theirs.shape} but this FrameReplayBuffer's "
+                    f"is {ours.dtype} {ours.shape}"
+                )
+        for name, theirs in arrays.items():
+            if theirs.flags.writeable and theirs.flags.c_contiguous:
+                setattr(self, name, theirs)
+            else:
+                getattr(self, name)[...] = theirs
+        self.size = int(state["size"])
 
     def add(
         self,
@@ -196,6 +242,12 @@ class FrameReplayBuffer:
             terminated=torch.from_numpy(self.terminated[envs, slots]),
             truncated=torch.from_numpy(self.truncated[envs, slots]),
         )
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    view = array.view()
+    view.flags.writeable = False
+    return view
 
 
 def _layout(capacity: int, observation_shape: tuple[int, ...], num_envs: int) -> tuple[int, int, int]:

@@ -1,0 +1,151 @@
+"""FrameReplayBuffer snapshots: a reloaded buffer holds, samples and grows exactly as the one saved."""
+
+import lightning as L
+import numpy as np
+import pytest
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from test_frame_replay_buffer import FRAME, STACK, FakeFrameStackEnv, fill
+
+import lit_rl
+from lit_rl.frame_replay_buffer import STORAGE, FrameReplayBuffer
+
+ARGS = dict(capacity=60, observation_shape=(STACK, *FRAME), num_envs=3)
+
+
+class Both:
+    """Adds every vector step to two buffers, so that both are fed the same data."""
+
+    def __init__(self, *buffers):
+        self.buffers = buffers
+
+    def add(self, *args, **kwargs):
+        for buffer in self.buffers:
+            buffer.add(*args, **kwargs)
+
+
+def stored_transitions(buffer):
+    """Every stored transition, rebuilt, in ring order."""
+    envs, counters = [], []
+    for env in range(buffer.num_envs):
+        first = max(buffer.stack, buffer.written[env] - buffer.slots + buffer.stack)
+        for counter in range(first, buffer.written[env]):
+            if buffer.has_transition[env, counter % buffer.slots]:
+                envs.append(env)
+                counters.append(counter)
+    return buffer._gather(np.array(envs, dtype=np.int64), np.array(counters, dtype=np.int64))
+
+
+def assert_same(original, restored):
+    assert len(restored) == len(original)
+    for name in (*STORAGE, "written"):
+        np.testing.assert_array_equal(getattr(restored, name), getattr(original, name), err_msg=name)
+    for ours, theirs in zip(stored_transitions(original), stored_transitions(restored), strict=True):
+        assert len(ours) == len(original)
+        torch.testing.assert_close(theirs, ours, rtol=0, atol=0)
+    restored.rng.bit_generator.state = original.rng.bit_generator.state  # DQN's checkpoint restores it
+    for ours, theirs in zip(original.sample(100), restored.sample(100), strict=True):
+        torch.testing.assert_close(theirs, ours, rtol=0, atol=0)
+
+
+def save_and_load(buffer, path):
+    with open(path, "wb") as file:
+        np.savez(file, **buffer.state_dict())
+    with np.load(path, allow_pickle=False) as snapshot:
+        return {k: snapshot[k] for k in snapshot.files}
+
+
+@pytest.mark.parametrize("steps", [5, 100])  # before and after each env's ring wrapped
+def test_a_reloaded_buffer_rebuilds_the_same_transitions_and_grows_the_same(tmp_path, steps):
+    env, rng, log = FakeFrameStackEnv(num_envs=3, padding="zero"), np.random.default_rng(0), []
+    original = FrameReplayBuffer(**ARGS, seed=0)
+    fill(original, env, steps, rng, log)
+    assert not env.done.all(), "some env must be mid-episode, so its next add continues the stored stack"
+    restored, state = FrameReplayBuffer(**ARGS, seed=1), save_and_load(original, tmp_path / "replay.npz")
+    restored.load_state_dict(state)
+    assert restored.frames is state["frames"], "np.load's arrays are taken over, not copied"
+    assert_same(original, restored)
+    # Further adds continue episodes (the per-env last stack must be recognised) and start new ones.
+    fill(Both(original, restored), env, 50, rng, log)
+    assert_same(original, restored)
+
+
+def test_state_dict_shares_the_storage_and_loading_it_in_memory_does_not():
+    env, rng = FakeFrameStackEnv(num_envs=3, padding="reset"), np.random.default_rng(0)
+    original = FrameReplayBuffer(**ARGS)
+    fill(original, env, 30, rng, [])
+    state = original.state_dict()
+    assert all(isinstance(a, np.ndarray) and a.dtype != object for a in state.values())
+    assert np.shares_memory(state["frames"], original.frames) and not state["frames"].flags.writeable
+    restored = FrameReplayBuffer(**ARGS)
+    restored.load_state_dict(state)  # read-only arrays: copied, never shared between two buffers
+    assert not np.shares_memory(restored.frames, original.frames)
+    assert_same(original, restored)
+    fill(Both(original, restored), env, 30, rng, [])
+    assert_same(original, restored)
+
+
+@pytest.mark.parametrize(
+    "other, mismatch",
+    [
+        (dict(ARGS, capacity=90), r"capacity=60 but this FrameReplayBuffer has capacity=90"),
+        (dict(ARGS, num_envs=2, capacity=60), r"num_envs=3 but this FrameReplayBuffer has num_envs=2"),
+        (dict(ARGS, observation_shape=(3, *FRAME)), r"observation_shape=\(4, 2, 3\) but .*=\(3, 2, 3\)"),
+        (dict(ARGS, observation_shape=(STACK, 3, 2)), r"observation_shape=\(4, 2, 3\) but .*=\(4, 3, 2\)"),
+        (dict(ARGS, observation_dtype=np.float32), r"snapshot's frames is uint8 .* is float32"),
+        (dict(ARGS, action_shape=(2,)), r"snapshot's actions is int64 \(3, 24\) .* \(3, 24, 2\)"),
+    ],
+)
+def test_a_snapshot_of_another_layout_is_refused_and_changes_nothing(tmp_path, other, mismatch):
+    env, rng = FakeFrameStackEnv(num_envs=3, padding="zero"), np.random.default_rng(0)
+    original = FrameReplayBuffer(**ARGS)
+    fill(original, env, 20, rng, [])
+    buffer = FrameReplayBuffer(**other)
+    before = {name: getattr(buffer, name) for name in (*STORAGE, "written")}
+    with pytest.raises(ValueError, match=mismatch):
+        buffer.load_state_dict(save_and_load(original, tmp_path / "replay.npz"))
+    assert len(buffer) == 0 and all(getattr(buffer, name) is array for name, array in before.items())
+
+
+# ---------------------------------------------------------------- DQN on Pong, saved and resumed
+NUM_ENVS = 2
+SETTINGS = dict(
+    num_envs=NUM_ENVS, total_env_steps=100_000, buffer_size=64, learning_starts=64, batch_size=8,
+    eval_episodes=1, eval_interval=1_000_000, save_replay_buffer=True,
+)  # fmt: skip
+
+
+class BufferAtTrainStart(L.Callback):
+    """Records the buffer as training starts: after the snapshot was loaded and any refill was done."""
+
+    def on_train_start(self, trainer, pl_module):
+        self.size, self.env_steps = len(pl_module.replay_buffer), pl_module.env_steps
+        self.frames = pl_module.replay_buffer.frames.copy()
+
+
+def fit_pong(tmp_path, max_steps, ckpt_path=None):
+    L.seed_everything(0, verbose=False)
+    module, record = lit_rl.DQN("PongNoFrameskip-v4", **SETTINGS), BufferAtTrainStart()
+    checkpoints = ModelCheckpoint(dirpath=tmp_path, every_n_train_steps=5, save_last=True)
+    trainer = L.Trainer(
+        max_steps=max_steps, max_epochs=-1, logger=False, enable_progress_bar=False, enable_model_summary=False,
+        num_sanity_val_steps=0, callbacks=[checkpoints, record],
+    )  # fmt: skip
+    trainer.fit(module, ckpt_path=ckpt_path)
+    return module, record
+
+
+def test_a_resumed_pong_run_restores_its_frame_buffer_instead_of_refilling_it(tmp_path, recwarn):
+    module, _ = fit_pong(tmp_path, max_steps=10)
+    assert isinstance(module.replay_buffer, FrameReplayBuffer)
+    checkpoint = torch.load(tmp_path / "last.ckpt", weights_only=False)
+    with np.load(tmp_path / "replay-step=10-rank=0.npz", allow_pickle=False) as snapshot:
+        saved_size, saved_frames = int(snapshot["size"]), snapshot["frames"]
+    assert saved_size == len(module.replay_buffer) > SETTINGS["batch_size"]
+    assert module.replay_buffer.written.min() > module.replay_buffer.slots, "every env's ring must have wrapped"
+    resumed, record = fit_pong(tmp_path / "resumed", max_steps=14, ckpt_path=tmp_path / "last.ckpt")
+    assert not [w for w in recwarn if "could not be loaded" in str(w.message)]
+    assert (record.size, record.env_steps) == (saved_size, checkpoint["lit_rl"]["env_steps"])
+    np.testing.assert_array_equal(record.frames, saved_frames)
+    # No refill: exactly one vector step of NUM_ENVS env steps per gradient step after the checkpoint.
+    assert resumed.env_steps == checkpoint["lit_rl"]["env_steps"] + 4 * NUM_ENVS
