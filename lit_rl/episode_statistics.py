@@ -53,6 +53,7 @@ class EpisodeStatistics:
             for logger in pl_module.loggers:
                 logger.log_metrics(metrics, step=pl_module.trainer.global_step)
             pl_module.log("rollout/episodic_return", metrics["rollout/episodic_return"], prog_bar=True, logger=False)
+            pl_module.log("rollout/episodic_length", metrics["rollout/episodic_length"], logger=False)
         self.returns.reset()
         self.lengths.reset()
 

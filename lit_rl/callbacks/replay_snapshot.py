@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +66,7 @@ class ReplaySnapshot(L.Callback):
                 if int(snapshot["global_step"]) != record["global_step"]:
                     raise ValueError(f"it holds step {int(snapshot['global_step'])}, not {record['global_step']}")
                 pl_module.replay_buffer.load_state_dict({k: snapshot[k] for k in snapshot.files if k != "global_step"})
-        except (OSError, ValueError, KeyError) as error:
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
             rank_zero_warn(f"Replay snapshot {path} could not be loaded ({error}); the buffer will be refilled.")
 
     def state_dict(self) -> dict[str, Any]:
