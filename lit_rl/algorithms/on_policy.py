@@ -57,6 +57,7 @@ class OnPolicyModule(L.LightningModule):
         check_unit_interval("gae_lambda", hp.get("gae_lambda", 1.0))
         check_positive("learning_rate", hp.learning_rate)
         check_non_negative("ent_coef", hp.ent_coef)
+        check_non_negative("vf_coef", hp.vf_coef)
         if hp.max_grad_norm is not None:
             check_positive("max_grad_norm", hp.max_grad_norm)
         if hp.anneal_lr and hp.total_env_steps is None:
