@@ -66,5 +66,5 @@ class RolloutDataset(IterableDataset):
                     )
                 yield buffer.minibatch(order[start : start + size])
 
-    def __len__(self) -> int:
-        return self.update_epochs * self.num_minibatches
+    # No __len__ on purpose: Lightning then ends the epoch, and validates, when the iterator ends,
+    # also when stop_serving ended it early; with a length it would wait for the last batch index.

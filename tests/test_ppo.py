@@ -64,7 +64,7 @@ def test_ppo_cartpole_config_fits_logs_and_checkpoints(tmp_path):
 class CountUpdates(L.Callback):
     """Counts the training steps that changed the parameters."""
 
-    updates = 0
+    updates = batches = 0
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         self.before = [p.detach().clone() for p in pl_module.parameters()]
@@ -72,18 +72,22 @@ class CountUpdates(L.Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         changed = any(not torch.equal(a, p) for a, p in zip(self.before, pl_module.parameters(), strict=True))
         self.updates += changed
+        self.batches += 1
 
 
 def test_target_kl_stops_a_rollouts_updates_after_the_first_minibatch():
     L.seed_everything(0)
-    module = lit_rl.PPO(num_envs=2, num_steps=16, total_env_steps=128, target_kl=1e-9, **TINY)
+    module = lit_rl.PPO(
+        num_envs=2, num_steps=16, total_env_steps=128, target_kl=1e-6, learning_rate=0.05, anneal_lr=False, **TINY
+    )
     counter = CountUpdates()
     trainer = fit(module, callbacks=[counter])
-    # Minibatch 1 has ratio 1 (KL 0) and updates; the next sees KL > 1e-9: it and the rest are skipped
-    # (of 4 epochs x 4 minibatches, only the one already drawn ahead is still served).
+    assert "eval/episodic_return" in trainer.callback_metrics  # a stopped epoch still ends with its evaluation
+    # Minibatch 1 has ratio 1 (KL 0); minibatch 2 sees KL > 1e-9, is still applied, and stops the
+    # rollout: of the other 14 minibatches only the one Lightning had already drawn is served, unapplied.
     rollouts = 128 // 32
-    assert counter.updates == rollouts
-    assert trainer.global_step == 2 * rollouts
+    assert counter.updates == 2 * rollouts
+    assert counter.batches == trainer.global_step == 3 * rollouts  # Lightning counts the skipped steps too
 
 
 def test_continuous_actions_are_clipped_for_the_env_but_stored_unclipped():

@@ -51,8 +51,8 @@ class PPO(OnPolicyModule):
         ent_coef: weight of the entropy bonus.
         vf_coef: weight of the value loss (mean squared error).
         max_grad_norm: clip the global gradient norm to this; ``None`` disables.
-        target_kl: skip the rest of a rollout's updates once the approximate KL to the collecting
-            policy exceeds this; ``None`` disables.
+        target_kl: skip the rest of a rollout's updates after the first minibatch whose approximate KL
+            to the collecting policy (averaged over processes) exceeds this; ``None`` disables.
         network: ``auto`` (Nature CNN for image observations, MLP otherwise), ``mlp`` or ``nature_cnn``.
         hidden_sizes: hidden layer widths of the actor and critic MLPs.
         log_std_init: initial log standard deviation of the Gaussian policy (Box actions).
@@ -98,10 +98,9 @@ class PPO(OnPolicyModule):
         self.init_on_policy(optimizer, update_epochs, num_minibatches)
         self.kl_stopped_rollout = -1  # id of the rollout whose updates target_kl has stopped
 
-    def compute_loss(self, batch: RolloutBatch) -> tuple[Tensor | None, dict[str, Tensor]]:
+    def compute_loss(self, batch: RolloutBatch) -> tuple[Tensor, dict[str, Tensor]]:
         hp = self.hparams
-        if batch.rollout_id == self.kl_stopped_rollout:
-            return None, {}  # target_kl reached: Lightning skips the update of a None loss
+        skipped = batch.rollout_id == self.kl_stopped_rollout  # optimizer_step will not apply this one
         clip = hp.clip_coef
         if hp.anneal_clip:
             clip = linear_schedule(hp.clip_coef, 0.0, hp.total_env_steps, self.progress_env_steps())
@@ -113,10 +112,10 @@ class PPO(OnPolicyModule):
         # Averaged over processes, so that under DDP every rank stops at the same minibatch.
         kl = self.trainer.strategy.reduce(approx_kl(log_ratio, mask), reduce_op="mean")
         metrics = {"approx_kl": kl, "clip_fraction": clip_fraction(ratio, clip, mask)}
-        if hp.target_kl is not None and kl > hp.target_kl:
+        if hp.target_kl is not None and kl > hp.target_kl and not skipped:
+            # This minibatch's update still applies (as in CleanRL); the rest of the rollout's are skipped.
             self.kl_stopped_rollout = batch.rollout_id
             self.rollout_dataset.stop_serving(batch.rollout_id)
-            return None, metrics
         advantages = normalize(batch.advantages, mask) if hp.norm_adv else batch.advantages
         policy_loss = clipped_surrogate_loss(ratio, advantages, clip, mask)
         v_loss = value_loss(values, batch.returns, batch.values, clip if hp.clip_vloss else None, mask)
@@ -124,4 +123,12 @@ class PPO(OnPolicyModule):
         loss = policy_loss + hp.vf_coef * v_loss - hp.ent_coef * entropy
         metrics.update(policy_loss=policy_loss, value_loss=v_loss, entropy=entropy)
         metrics["clip_coef"] = torch.tensor(clip)
-        return loss, metrics
+        return loss, {} if skipped else metrics
+
+    def optimizer_step(self, epoch: int, batch_idx: int, optimizer: Any, optimizer_closure: Any = None) -> None:
+        if self.kl_stopped_rollout == self.rollout_buffer.rollout_id:
+            # target_kl reached: run the forward and backward (DDP needs every rank's), skip the update.
+            # (A None loss would skip it too, but Lightning refuses that under DDP.)
+            optimizer_closure()
+            return
+        optimizer.step(closure=optimizer_closure)
