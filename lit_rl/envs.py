@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 
 _ALE_REGISTERED = False
 
@@ -60,3 +61,15 @@ def make_vector_env(
         env_kwargs["render_mode"] = render_mode
     env = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync", **env_kwargs)
     return gym.wrappers.vector.RecordEpisodeStatistics(env)
+
+
+def episodes_ended(info: dict[str, Any], num_envs: int) -> np.ndarray:
+    """Which sub-environments ended an episode this step, so that their next step only resets them.
+
+    Read from the episode records (``info["_episode"]``), not from ``terminated | truncated``: with
+    life-loss terminals (Atari's ``episodic_life``) a lost life ends the TD episode but the game, and
+    the env, go on, and the next step is a real transition.
+    """
+    if "_episode" not in info:
+        return np.zeros(num_envs, dtype=bool)
+    return np.array(info["_episode"], dtype=bool)

@@ -133,3 +133,28 @@ def test_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_p
     assert [p.name for p in saved] == [f"epoch=0-step={s}.ckpt" for s in (10, 20, 30)]
     state = torch.load(saved[-1], weights_only=False)["state_dict"]
     assert all(torch.isfinite(v).all() for v in state.values())
+
+
+def test_a_life_loss_terminal_does_not_drop_the_next_transition(monkeypatch):
+    import gymnasium as gym
+
+    from lit_rl.callbacks import replay_collector
+
+    class LifeLoss(gym.vector.VectorWrapper):
+        """Terminates the TD episode at t == 2 while the episode (the 'game') goes on."""
+
+        def step(self, actions):
+            obs, rewards, terminated, truncated, info = self.env.step(actions)
+            return obs, rewards, terminated | (obs[:, 1] == 2), truncated, info
+
+    make = replay_collector.make_vector_env
+    monkeypatch.setattr(replay_collector, "make_vector_env", lambda *args: LifeLoss(make(*args)))
+    L.seed_everything(0)
+    module = lit_rl.DQN("LitRLTests/Counter-v0", num_envs=2, total_env_steps=200, **FAST)
+    fit(module)
+    buffer = module.replay_buffer
+    obs, next_obs = buffer.obs[: len(buffer)], buffer.next_obs[: len(buffer)]
+    after_life_loss = obs[:, 1] == 2
+    assert after_life_loss.any(), "the transition after a lost life was dropped as if the env had reset"
+    assert np.array_equal(next_obs[after_life_loss, 1], obs[after_life_loss, 1] + 1)
+    assert buffer.terminated[: len(buffer)][next_obs[:, 1] == 2].all()

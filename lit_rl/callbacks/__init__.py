@@ -5,4 +5,12 @@ from lit_rl.callbacks.replay_snapshot import ReplaySnapshot
 from lit_rl.callbacks.rollout_collector import RolloutCollector
 from lit_rl.callbacks.target_network_update import TargetNetworkUpdate, polyak_update
 
-__all__ = ["EpsilonDecay", "EvaluationVideo", "ReplayCollector", "ReplaySnapshot", "RolloutCollector", "TargetNetworkUpdate", "polyak_update"]
+__all__ = [
+    "EpsilonDecay",
+    "EvaluationVideo",
+    "ReplayCollector",
+    "ReplaySnapshot",
+    "RolloutCollector",
+    "TargetNetworkUpdate",
+    "polyak_update",
+]

@@ -9,7 +9,7 @@ import lightning as L
 import numpy as np
 
 from lit_rl.checks import check_non_negative, check_positive
-from lit_rl.envs import make_vector_env
+from lit_rl.envs import episodes_ended, make_vector_env
 from lit_rl.episode_statistics import EpisodeStatistics
 from lit_rl.seeding import run_seed
 
@@ -95,7 +95,7 @@ class ReplayCollector(L.Callback):
         pl_module.replay_buffer.add(
             self.obs, actions, rewards, next_obs, terminated, truncated, valid=~self.resetting
         )
-        self.resetting = terminated | truncated
+        self.resetting = episodes_ended(info, self.num_envs)
         self.obs = next_obs
         pl_module.env_steps += self.steps_per_vector_step
         self.statistics.record(info)

@@ -9,7 +9,7 @@ import lightning as L
 import numpy as np
 
 from lit_rl.checks import check_positive
-from lit_rl.envs import make_vector_env
+from lit_rl.envs import episodes_ended, make_vector_env
 from lit_rl.episode_statistics import EpisodeStatistics
 from lit_rl.seeding import run_seed
 
@@ -94,7 +94,7 @@ class RolloutCollector(L.Callback):
             # A resetting row's obs is the final obs of the last episode: its value is what a
             # truncation bootstraps from (see gae.py), but it is not a transition.
             buffer.add(self.obs, actions, logprobs, values, rewards, terminated, truncated, ~self.resetting)
-            self.resetting = terminated | truncated
+            self.resetting = episodes_ended(info, self.num_envs)
             self.obs = next_obs
             pl_module.env_steps += self.steps_per_vector_step
             self.statistics.record(info)
