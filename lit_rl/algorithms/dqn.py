@@ -140,6 +140,7 @@ class DQN(L.LightningModule):
         if save_replay_buffer:
             self.default_callbacks.append(ReplaySnapshot())
         self.env_steps = 0
+        self.num_evaluations = 0
         self.epsilon = start_e
         self.q_network: nn.Module | None = None
         self.target_network: nn.Module | None = None
@@ -272,6 +273,7 @@ class DQN(L.LightningModule):
                 seed=run_seed() + EVAL_SEED_OFFSET,
             )
             scores = (float(returns.mean()), float(returns.std()), float(lengths.mean()))
+        self.num_evaluations += 1
         # Every rank logs rank 0's scores, so checkpoint callbacks can monitor them on any rank.
         mean_return, std_return, mean_length = self.trainer.strategy.broadcast(scores, src=0)
         self.log("eval/episodic_return", mean_return, prog_bar=True, batch_size=1)

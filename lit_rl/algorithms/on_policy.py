@@ -17,6 +17,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 from torch.utils.data import DataLoader
 
+from lit_rl.callbacks.evaluation_video import EvaluationVideo
 from lit_rl.callbacks.rollout_collector import RolloutCollector
 from lit_rl.checks import check_choice, check_non_negative, check_positive, check_unit_interval
 from lit_rl.envs import check_env_id, make_vector_env
@@ -69,7 +70,10 @@ class OnPolicyModule(L.LightningModule):
         self.update_epochs, self.num_minibatches = update_epochs, num_minibatches
         # Built here so that bad values stop the run before any env exists; see configure_callbacks.
         self.default_callbacks = [RolloutCollector(hp.num_envs, hp.num_steps, hp.total_env_steps)]
+        if hp.get("record_video"):
+            self.default_callbacks.append(EvaluationVideo())
         self.env_steps = 0
+        self.num_evaluations = 0
         self.next_eval_step = hp.eval_interval
         self.policy: ActorCritic | None = None
         self.rollout_buffer: RolloutBuffer | None = None
@@ -162,6 +166,8 @@ class OnPolicyModule(L.LightningModule):
             actions = np.clip(actions, self.action_space.low, self.action_space.high)
         return actions
 
+    evaluation_actions = act_greedy  # the policy that evaluation and EvaluationVideo play
+
     @torch.inference_mode()
     def finish_rollout(self, next_obs: np.ndarray) -> None:
         """Compute the rollout's advantages; the collector calls this after the last step."""
@@ -245,6 +251,7 @@ class OnPolicyModule(L.LightningModule):
             seed = run_seed() + EVAL_SEED_OFFSET
             returns, lengths = evaluate_episodes(self.act_greedy, self.eval_env, seed=seed)
             scores = (float(returns.mean()), float(returns.std()), float(lengths.mean()))
+        self.num_evaluations += 1
         # Every rank logs rank 0's scores, so checkpoint callbacks can monitor them on any rank.
         mean_return, std_return, mean_length = self.trainer.strategy.broadcast(scores, src=0)
         self.log("eval/episodic_return", mean_return, prog_bar=True, batch_size=1)

@@ -45,6 +45,7 @@ class Reinforce(OnPolicyModule):
         log_std_init: initial log standard deviation of the Gaussian policy (Box actions).
         eval_episodes: greedy episodes played at each evaluation.
         eval_interval: env steps between evaluations (and after the last rollout).
+        record_video: after each evaluation, record one episode to ``<log_dir>/videos`` and TensorBoard.
     """
 
     def __init__(
@@ -68,6 +69,7 @@ class Reinforce(OnPolicyModule):
         log_std_init: float = 0.0,
         eval_episodes: int = 20,
         eval_interval: int = 50_000,
+        record_video: bool = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["optimizer"])

@@ -25,7 +25,8 @@ class EvaluationVideo(L.Callback):
 
     The episode is played on a rendering copy of the training env (for Atari, the gymnasium
     backend, which gives the agent the same frame stacks). The module provides
-    ``evaluation_actions(obs)`` and ``hparams.env_id`` / ``hparams.env_kwargs``.
+    ``evaluation_actions(obs)``, ``num_evaluations`` (validation loops that played episodes) and
+    ``hparams.env_id`` / ``hparams.env_kwargs``.
 
     Args:
         every_n_evaluations: record after every n-th evaluation.
@@ -40,7 +41,7 @@ class EvaluationVideo(L.Callback):
         self.every_n_evaluations = every_n_evaluations
         self.max_frames = max_frames
         self.fps = fps
-        self.evaluations = 0
+        self.seen_evaluations = 0
         self.env = None
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
@@ -63,10 +64,10 @@ class EvaluationVideo(L.Callback):
             self.env = None
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.sanity_checking or self.env is None:
-            return
-        self.evaluations += 1
-        if self.evaluations % self.every_n_evaluations:
+        if trainer.sanity_checking or self.env is None or pl_module.num_evaluations == self.seen_evaluations:
+            return  # no episodes were played in this validation loop
+        self.seen_evaluations = pl_module.num_evaluations
+        if self.seen_evaluations % self.every_n_evaluations:
             return
         frames = self.record_episode(pl_module)
         folder = Path(trainer.log_dir or trainer.default_root_dir) / "videos"
@@ -85,11 +86,6 @@ class EvaluationVideo(L.Callback):
             frames.append(self.env.render()[0])
         return frames
 
-    def state_dict(self) -> dict[str, int]:
-        return {"evaluations": self.evaluations}
-
-    def load_state_dict(self, state_dict: dict[str, int]) -> None:
-        self.evaluations = int(state_dict["evaluations"])
 
 
 def write_mp4(frames: list[np.ndarray], path: Path, fps: int) -> None:
