@@ -241,6 +241,7 @@ class FrameReplayBuffer:
             next_obs=torch.from_numpy(self.frames[envs[:, None], next_slots]),
             terminated=torch.from_numpy(self.terminated[envs, slots]),
             truncated=torch.from_numpy(self.truncated[envs, slots]),
+            n_steps=torch.ones(len(envs), dtype=torch.uint8),  # one-step transitions only
         )
 
 
