@@ -299,7 +299,6 @@ def make_replay_buffer(
         nbytes = FrameReplayBuffer.required_bytes(capacity, shape, num_envs, dtype)
         check_fits_in_memory("buffer_size", capacity, copies * nbytes)
         return FrameReplayBuffer(capacity, shape, num_envs, dtype, seed=seed)
-    # ReplayBuffer's layout: obs and next_obs, an int64 action, a float32 reward, two bool flags.
-    nbytes = capacity * (2 * math.prod(shape) * dtype.itemsize + 8 + 4 + 2)
+    nbytes = ReplayBuffer.required_bytes(capacity, shape, dtype)
     check_fits_in_memory("buffer_size", capacity, copies * nbytes)
     return ReplayBuffer(capacity, shape, dtype, seed=seed)

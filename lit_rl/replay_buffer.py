@@ -72,6 +72,15 @@ class ReplayBuffer:
     def __len__(self) -> int:
         return self.size
 
+    @staticmethod
+    def required_bytes(
+        capacity: int, observation_shape: tuple[int, ...], observation_dtype: np.dtype | type = np.float32
+    ) -> int:
+        """The ``nbytes`` of a buffer of these arguments (discrete actions), computed without allocating it."""
+        obs = int(np.prod(observation_shape)) * np.dtype(observation_dtype).itemsize
+        # obs and next_obs, an int64 action, a float32 reward, two bool flags, a uint8 n_steps
+        return capacity * (2 * obs + 8 + 4 + 1 + 1 + 1)
+
     @property
     def nbytes(self) -> int:
         """Bytes held by the storage arrays."""

@@ -61,6 +61,7 @@ def test_nbytes_counts_every_array():
     buffer = ReplayBuffer(100, (4, 84, 84), np.uint8)
     # obs + next_obs (2 * 28224 bytes) + int64 action + float32 reward + two bools + uint8 n_steps
     assert buffer.nbytes == 100 * (2 * 4 * 84 * 84 + 8 + 4 + 1 + 1 + 1)
+    assert ReplayBuffer.required_bytes(100, (4, 84, 84), np.uint8) == buffer.nbytes
 
 
 def test_sampling_an_empty_buffer_says_why():
