@@ -15,14 +15,21 @@ from lightning.pytorch.cli import OptimizerCallable
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
+from lit_rl.algorithms.common import (
+    EVAL_SEED_OFFSET,
+    callbacks_not_given,
+    checkpoint_record,
+    evaluate_and_log,
+    open_evaluation_env,
+    recorded_observation_space,
+)
 from lit_rl.callbacks.epsilon_decay import EpsilonDecay
 from lit_rl.callbacks.evaluation_video import EvaluationVideo
 from lit_rl.callbacks.replay_collector import ReplayCollector
 from lit_rl.callbacks.replay_snapshot import ReplaySnapshot
 from lit_rl.callbacks.target_network_update import TargetNetworkUpdate
 from lit_rl.checks import check_choice, check_positive, check_unit_interval
-from lit_rl.envs import check_env_id, make_vector_env
-from lit_rl.evaluation import evaluate_episodes
+from lit_rl.envs import check_env_id
 from lit_rl.frame_replay_buffer import make_replay_buffer
 from lit_rl.n_step_replay import NStepReplayBuffer
 from lit_rl.networks import NETWORKS, build_network
@@ -33,7 +40,6 @@ from lit_rl.seeding import run_seed
 from lit_rl.td_targets import td_targets
 
 LOSSES = {"huber": F.smooth_l1_loss, "mse": F.mse_loss}
-EVAL_SEED_OFFSET = 1_000_000  # evaluation episodes never share seeds with training envs
 
 
 class DQN(L.LightningModule):
@@ -159,13 +165,7 @@ class DQN(L.LightningModule):
     def setup(self, stage: str) -> None:
         hp = self.hparams
         rank = self.trainer.global_rank if self._trainer is not None else 0
-        # Evaluation runs on rank 0 only; other ranks open one env just to read the spaces.
-        env = make_vector_env(hp.env_id, hp.eval_episodes if rank == 0 else 1, hp.env_kwargs)
-        observation_space, action_space = env.single_observation_space, env.single_action_space
-        if rank == 0:
-            self.eval_env = env
-        else:
-            env.close()
+        self.eval_env, observation_space, action_space = open_evaluation_env(self)
         if not isinstance(action_space, spaces.Discrete):
             raise ValueError(
                 f"env_id={hp.env_id!r} has action space {action_space}, but DQN needs a Discrete "
@@ -195,9 +195,7 @@ class DQN(L.LightningModule):
             self.eval_env = None
 
     def configure_callbacks(self) -> list[L.Callback]:
-        # A callback of the same class given to the Trainer (e.g. in YAML) replaces the default.
-        given = self.trainer.callbacks if self._trainer is not None else []
-        return [c for c in self.default_callbacks if not any(isinstance(g, type(c)) for g in given)]
+        return callbacks_not_given(self, self.default_callbacks)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return self.optimizer_factory(self.q_network.parameters(), lr=self.hparams.learning_rate)
@@ -265,20 +263,7 @@ class DQN(L.LightningModule):
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         if self.trainer.sanity_checking:
             return  # an untrained agent's score says nothing; skip the sanity-check episodes
-        scores = None
-        if self.trainer.is_global_zero:
-            returns, lengths = evaluate_episodes(
-                self.evaluation_actions,
-                self.eval_env,
-                seed=run_seed() + EVAL_SEED_OFFSET,
-            )
-            scores = (float(returns.mean()), float(returns.std()), float(lengths.mean()))
-        self.num_evaluations += 1
-        # Every rank logs rank 0's scores, so checkpoint callbacks can monitor them on any rank.
-        mean_return, std_return, mean_length = self.trainer.strategy.broadcast(scores, src=0)
-        self.log("eval/episodic_return", mean_return, prog_bar=True, batch_size=1)
-        self.log("eval/episodic_return_std", std_return, batch_size=1)
-        self.log("eval/episodic_length", mean_length, batch_size=1)
+        evaluate_and_log(self, self.evaluation_actions, self.eval_env)
 
     test_step = validation_step
 
@@ -298,19 +283,9 @@ class DQN(L.LightningModule):
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        state = checkpoint.get("lit_rl")
-        if state is None or state.get("algorithm") != type(self).__name__:
-            found = "no lit_rl state" if state is None else f"a {state.get('algorithm')} checkpoint"
-            raise ValueError(f"This checkpoint holds {found}; {type(self).__name__} cannot load it.")
-        if state["env_id"] != self.hparams.env_id:
-            raise ValueError(
-                f"This checkpoint was trained on env_id={state['env_id']!r}, not env_id={self.hparams.env_id!r}."
-            )
+        state = checkpoint_record(self, checkpoint)
         if self.q_network is None:  # load_from_checkpoint: no env was created, rebuild from the record
-            dtype = np.dtype(state["observation_dtype"])
-            low, high = (0, 255) if dtype == np.uint8 else (-np.inf, np.inf)
-            space = spaces.Box(low, high, tuple(state["observation_shape"]), dtype)
-            self.build_networks(space, int(state["num_actions"]))
+            self.build_networks(recorded_observation_space(state), int(state["num_actions"]))
         self.env_steps = int(state["env_steps"])
         self.epsilon = float(state["epsilon"])
         self.action_rng.bit_generator.state = state["action_rng"]

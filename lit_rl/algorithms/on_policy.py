@@ -17,11 +17,17 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 from torch.utils.data import DataLoader
 
+from lit_rl.algorithms.common import (
+    callbacks_not_given,
+    checkpoint_record,
+    evaluate_and_log,
+    open_evaluation_env,
+    recorded_observation_space,
+)
 from lit_rl.callbacks.evaluation_video import EvaluationVideo
 from lit_rl.callbacks.rollout_collector import RolloutCollector
 from lit_rl.checks import check_choice, check_non_negative, check_positive, check_unit_interval
-from lit_rl.envs import check_env_id, make_vector_env
-from lit_rl.evaluation import evaluate_episodes
+from lit_rl.envs import check_env_id
 from lit_rl.networks import NETWORKS
 from lit_rl.networks.actor_critic import ActorCritic
 from lit_rl.policy_losses import explained_variance
@@ -29,8 +35,6 @@ from lit_rl.rollout_buffer import RolloutBatch, RolloutBuffer
 from lit_rl.rollout_dataset import RolloutDataset
 from lit_rl.schedules import linear_schedule
 from lit_rl.seeding import run_seed
-
-EVAL_SEED_OFFSET = 1_000_000  # evaluation episodes never share seeds with training envs
 
 
 class OnPolicyModule(L.LightningModule):
@@ -91,14 +95,9 @@ class OnPolicyModule(L.LightningModule):
     def setup(self, stage: str) -> None:
         hp = self.hparams
         rank = self.trainer.global_rank if self._trainer is not None else 0
-        # Evaluation runs on rank 0 only; other ranks open one env just to read the spaces.
-        env = make_vector_env(hp.env_id, hp.eval_episodes if rank == 0 else 1, hp.env_kwargs)
+        self.eval_env, observation_space, action_space = open_evaluation_env(self)
         if self.policy is None:
-            self.build_networks(env.single_observation_space, env.single_action_space)
-        if rank == 0:
-            self.eval_env = env
-        else:
-            env.close()
+            self.build_networks(observation_space, action_space)
         if stage == "fit":
             space = self.observation_space
             continuous = isinstance(self.action_space, spaces.Box)
@@ -133,9 +132,7 @@ class OnPolicyModule(L.LightningModule):
             self.eval_env = None
 
     def configure_callbacks(self) -> list[L.Callback]:
-        # A callback of the same class given to the Trainer (e.g. in YAML) replaces the default.
-        given = self.trainer.callbacks if self._trainer is not None else []
-        return [c for c in self.default_callbacks if not any(isinstance(g, type(c)) for g in given)]
+        return callbacks_not_given(self, self.default_callbacks)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return self.optimizer_factory(self.parameters(), lr=self.hparams.learning_rate)
@@ -246,17 +243,7 @@ class OnPolicyModule(L.LightningModule):
                 return
             interval = self.hparams.eval_interval
             self.next_eval_step = (self.env_steps // interval + 1) * interval
-        scores = None
-        if self.trainer.is_global_zero:
-            seed = run_seed() + EVAL_SEED_OFFSET
-            returns, lengths = evaluate_episodes(self.act_greedy, self.eval_env, seed=seed)
-            scores = (float(returns.mean()), float(returns.std()), float(lengths.mean()))
-        self.num_evaluations += 1
-        # Every rank logs rank 0's scores, so checkpoint callbacks can monitor them on any rank.
-        mean_return, std_return, mean_length = self.trainer.strategy.broadcast(scores, src=0)
-        self.log("eval/episodic_return", mean_return, prog_bar=True, batch_size=1)
-        self.log("eval/episodic_return_std", std_return, batch_size=1)
-        self.log("eval/episodic_length", mean_length, batch_size=1)
+        evaluate_and_log(self, self.act_greedy, self.eval_env)
 
     test_step = validation_step
 
@@ -276,19 +263,9 @@ class OnPolicyModule(L.LightningModule):
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        state = checkpoint.get("lit_rl")
-        if state is None or state.get("algorithm") != type(self).__name__:
-            found = "no lit_rl state" if state is None else f"a {state.get('algorithm')} checkpoint"
-            raise ValueError(f"This checkpoint holds {found}; {type(self).__name__} cannot load it.")
-        if state["env_id"] != self.hparams.env_id:
-            raise ValueError(
-                f"This checkpoint was trained on env_id={state['env_id']!r}, "
-                f"not env_id={self.hparams.env_id!r}."
-            )
+        state = checkpoint_record(self, checkpoint)
         if self.policy is None:  # load_from_checkpoint: no env was created, rebuild from the record
-            dtype = np.dtype(state["observation_dtype"])
-            low, high = (0, 255) if dtype == np.uint8 else (-np.inf, np.inf)
-            observation_space = spaces.Box(low, high, tuple(state["observation_shape"]), dtype)
+            observation_space = recorded_observation_space(state)
             if state["num_actions"] is not None:
                 action_space = spaces.Discrete(state["num_actions"])
             else:

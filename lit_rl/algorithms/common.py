@@ -1,0 +1,75 @@
+"""Small pieces every lit_rl LightningModule uses: its evaluation env, evaluation, callbacks, checkpoint records."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import gymnasium as gym
+import lightning as L
+import numpy as np
+from gymnasium import spaces
+
+from lit_rl.envs import make_vector_env
+from lit_rl.evaluation import evaluate_episodes
+from lit_rl.seeding import run_seed
+
+EVAL_SEED_OFFSET = 1_000_000  # evaluation episodes never share seeds with training envs
+
+
+def open_evaluation_env(module: L.LightningModule) -> tuple[gym.vector.VectorEnv | None, spaces.Space, spaces.Space]:
+    """Rank 0's evaluation env (``eval_episodes`` sub-environments) and the env's spaces.
+
+    Evaluation runs on rank 0 only; other ranks open one env just to read the spaces, and get ``None``.
+    """
+    hp = module.hparams
+    rank = module.trainer.global_rank if module._trainer is not None else 0
+    env = make_vector_env(hp.env_id, hp.eval_episodes if rank == 0 else 1, hp.env_kwargs)
+    observation_space, action_space = env.single_observation_space, env.single_action_space
+    if rank != 0:
+        env.close()
+        env = None
+    return env, observation_space, action_space
+
+
+def evaluate_and_log(
+    module: L.LightningModule, policy: Callable[[np.ndarray], np.ndarray], env: gym.vector.VectorEnv | None
+) -> None:
+    """Play one episode per evaluation sub-environment on rank 0 and log ``eval/*`` on every rank."""
+    scores = None
+    if module.trainer.is_global_zero:
+        returns, lengths = evaluate_episodes(policy, env, seed=run_seed() + EVAL_SEED_OFFSET)
+        scores = (float(returns.mean()), float(returns.std()), float(lengths.mean()))
+    module.num_evaluations += 1
+    # Every rank logs rank 0's scores, so checkpoint callbacks can monitor them on any rank.
+    mean_return, std_return, mean_length = module.trainer.strategy.broadcast(scores, src=0)
+    module.log("eval/episodic_return", mean_return, prog_bar=True, batch_size=1)
+    module.log("eval/episodic_return_std", std_return, batch_size=1)
+    module.log("eval/episodic_length", mean_length, batch_size=1)
+
+
+def callbacks_not_given(module: L.LightningModule, defaults: list[L.Callback]) -> list[L.Callback]:
+    """The default callbacks whose class the Trainer was not given: a Trainer's (e.g. YAML's) one wins."""
+    given = module.trainer.callbacks if module._trainer is not None else []
+    return [c for c in defaults if not any(isinstance(g, type(c)) for g in given)]
+
+
+def checkpoint_record(module: L.LightningModule, checkpoint: dict[str, Any]) -> dict[str, Any]:
+    """The ``checkpoint["lit_rl"]`` record, after checking it was written by this algorithm on this env."""
+    state = checkpoint.get("lit_rl")
+    name = type(module).__name__
+    if state is None or state.get("algorithm") != name:
+        found = "no lit_rl state" if state is None else f"a {state.get('algorithm')} checkpoint"
+        raise ValueError(f"This checkpoint holds {found}; {name} cannot load it.")
+    if state["env_id"] != module.hparams.env_id:
+        raise ValueError(
+            f"This checkpoint was trained on env_id={state['env_id']!r}, not env_id={module.hparams.env_id!r}."
+        )
+    return state
+
+
+def recorded_observation_space(state: dict[str, Any]) -> spaces.Box:
+    """The observation space a checkpoint record describes (for rebuilding networks without an env)."""
+    dtype = np.dtype(state["observation_dtype"])
+    low, high = (0, 255) if dtype == np.uint8 else (-np.inf, np.inf)
+    return spaces.Box(low, high, tuple(state["observation_shape"]), dtype)
