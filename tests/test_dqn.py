@@ -138,7 +138,7 @@ def test_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_p
 def test_a_life_loss_terminal_does_not_drop_the_next_transition(monkeypatch):
     import gymnasium as gym
 
-    from lit_rl.callbacks import replay_collector
+    from lit_rl.callbacks import env_stepping
 
     class LifeLoss(gym.vector.VectorWrapper):
         """Terminates the TD episode at t == 2 while the episode (the 'game') goes on."""
@@ -147,8 +147,8 @@ def test_a_life_loss_terminal_does_not_drop_the_next_transition(monkeypatch):
             obs, rewards, terminated, truncated, info = self.env.step(actions)
             return obs, rewards, terminated | (obs[:, 1] == 2), truncated, info
 
-    make = replay_collector.make_vector_env
-    monkeypatch.setattr(replay_collector, "make_vector_env", lambda *args: LifeLoss(make(*args)))
+    make = env_stepping.make_vector_env
+    monkeypatch.setattr(env_stepping, "make_vector_env", lambda *args: LifeLoss(make(*args)))
     L.seed_everything(0)
     module = lit_rl.DQN("LitRLTests/Counter-v0", num_envs=2, total_env_steps=200, **FAST)
     fit(module)

@@ -1,3 +1,4 @@
+from lit_rl.callbacks.env_stepping import EnvStepping
 from lit_rl.callbacks.epsilon_decay import EpsilonDecay
 from lit_rl.callbacks.evaluation_video import EvaluationVideo
 from lit_rl.callbacks.replay_collector import ReplayCollector
@@ -6,6 +7,7 @@ from lit_rl.callbacks.rollout_collector import RolloutCollector
 from lit_rl.callbacks.target_network_update import TargetNetworkUpdate, polyak_update
 
 __all__ = [
+    "EnvStepping",
     "EpsilonDecay",
     "EvaluationVideo",
     "ReplayCollector",

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import gymnasium as gym
 import lightning as L
-import numpy as np
 
+from lit_rl.callbacks.env_stepping import EnvStepping
 from lit_rl.checks import check_non_negative, check_positive
-from lit_rl.envs import episodes_ended, make_vector_env
-from lit_rl.episode_statistics import EpisodeStatistics
-from lit_rl.seeding import run_seed
 
 
-class ReplayCollector(L.Callback):
+class ReplayCollector(EnvStepping):
     """Steps a vector env with the module's policy and stores the transitions in its replay buffer.
 
     Before the first gradient step it takes ``learning_starts`` env steps with uniformly random
@@ -44,41 +40,19 @@ class ReplayCollector(L.Callback):
         gradient_steps: int = 1,
         total_env_steps: int | None = None,
     ) -> None:
-        check_positive("num_envs", num_envs)
+        super().__init__(num_envs)
         check_non_negative("learning_starts", learning_starts)
         check_positive("train_frequency", train_frequency)
         check_positive("gradient_steps", gradient_steps)
         if total_env_steps is not None:
             check_positive("total_env_steps", total_env_steps)
-        self.num_envs = num_envs
         self.learning_starts = learning_starts
         self.train_frequency = train_frequency
         self.gradient_steps = gradient_steps
         self.total_env_steps = total_env_steps
-        self.statistics = EpisodeStatistics()
-        self.env: gym.vector.VectorEnv | None = None
-
-    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        if stage != "fit":
-            return
-        self.env = make_vector_env(pl_module.hparams.env_id, self.num_envs, pl_module.hparams.get("env_kwargs"))
-        self.seed = run_seed() + trainer.global_rank * self.num_envs
-        self.obs, _ = self.env.reset(seed=self.seed)
-        # With next-step autoreset, the step after an episode ends only resets that env.
-        self.resetting = np.zeros(self.num_envs, dtype=bool)
-        self.steps_per_vector_step = self.num_envs * trainer.world_size
-
-    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        if self.env is not None:
-            self.env.close()
-            self.env = None
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if pl_module.env_steps > 0:
-            # Resumed: simulators are not checkpointed, so start new episodes, seeded apart from
-            # the ones the run began with.
-            self.obs, _ = self.env.reset(seed=self.seed + pl_module.env_steps)
-            self.resetting[:] = False
+        super().on_fit_start(trainer, pl_module)
         while pl_module.env_steps < self.learning_starts:
             self.step(pl_module, epsilon=1.0)
         if len(pl_module.replay_buffer) == 0:
@@ -95,16 +69,7 @@ class ReplayCollector(L.Callback):
         pl_module.replay_buffer.add(
             self.obs, actions, rewards, next_obs, terminated, truncated, valid=~self.resetting
         )
-        self.resetting = episodes_ended(info, self.num_envs)
-        self.obs = next_obs
-        pl_module.env_steps += self.steps_per_vector_step
-        self.statistics.record(info)
-
-    def on_train_batch_start(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
-    ) -> None:
-        if trainer._logger_connector.should_update_logs:
-            self.statistics.log(pl_module, pl_module.env_steps)
+        self.after_step(pl_module, next_obs, info)
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
@@ -115,8 +80,3 @@ class ReplayCollector(L.Callback):
         if self.total_env_steps is not None and pl_module.env_steps >= self.total_env_steps:
             trainer.should_stop = True
 
-    def state_dict(self) -> dict[str, Any]:
-        return self.statistics.state_dict()
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.statistics.load_state_dict(state_dict)

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import gymnasium as gym
 import lightning as L
-import numpy as np
 
+from lit_rl.callbacks.env_stepping import EnvStepping
 from lit_rl.checks import check_positive
-from lit_rl.envs import episodes_ended, make_vector_env
-from lit_rl.episode_statistics import EpisodeStatistics
-from lit_rl.seeding import run_seed
 
 
-class RolloutCollector(L.Callback):
+class RolloutCollector(EnvStepping):
     """Fills the module's rollout buffer with ``num_steps`` vector-env steps before each training epoch.
 
     Lightning creates a training epoch's batch iterator, and draws its first batch, before
@@ -38,32 +32,15 @@ class RolloutCollector(L.Callback):
     """
 
     def __init__(self, num_envs: int = 1, num_steps: int = 128, total_env_steps: int | None = None) -> None:
-        check_positive("num_envs", num_envs)
+        super().__init__(num_envs)
         check_positive("num_steps", num_steps)
         if total_env_steps is not None:
             check_positive("total_env_steps", total_env_steps)
-        self.num_envs = num_envs
         self.num_steps = num_steps
         self.total_env_steps = total_env_steps
-        self.statistics = EpisodeStatistics()
-        self.env: gym.vector.VectorEnv | None = None
-
-    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        if stage != "fit":
-            return
-        hparams = pl_module.hparams
-        self.env = make_vector_env(hparams.env_id, self.num_envs, hparams.get("env_kwargs"))
-        self.obs, _ = self.env.reset(seed=run_seed() + trainer.global_rank * self.num_envs)
-        # With next-step autoreset, the step after an episode ends only resets that env.
-        self.resetting = np.zeros(self.num_envs, dtype=bool)
-        self.steps_per_vector_step = self.num_envs * trainer.world_size
-
-    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        if self.env is not None:
-            self.env.close()
-            self.env = None
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_fit_start(trainer, pl_module)
         self.collect(pl_module)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -94,20 +71,6 @@ class RolloutCollector(L.Callback):
             # A resetting row's obs is the final obs of the last episode: its value is what a
             # truncation bootstraps from (see gae.py), but it is not a transition.
             buffer.add(self.obs, actions, logprobs, values, rewards, terminated, truncated, ~self.resetting)
-            self.resetting = episodes_ended(info, self.num_envs)
-            self.obs = next_obs
-            pl_module.env_steps += self.steps_per_vector_step
-            self.statistics.record(info)
+            self.after_step(pl_module, next_obs, info)
         pl_module.finish_rollout(self.obs)
 
-    def on_train_batch_start(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
-    ) -> None:
-        if trainer._logger_connector.should_update_logs:
-            self.statistics.log(pl_module, pl_module.env_steps)
-
-    def state_dict(self) -> dict[str, Any]:
-        return self.statistics.state_dict()
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.statistics.load_state_dict(state_dict)

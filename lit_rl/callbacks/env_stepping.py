@@ -1,0 +1,68 @@
+"""What every environment-stepping callback does: own a seeded vector env and count its steps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import lightning as L
+import numpy as np
+
+from lit_rl.checks import check_positive
+from lit_rl.envs import episodes_ended, make_vector_env
+from lit_rl.episode_statistics import EpisodeStatistics
+from lit_rl.seeding import run_seed
+
+
+class EnvStepping(L.Callback):
+    """Opens the module's env as a ``num_envs`` vector env in ``setup("fit")``; closes it in ``teardown``.
+
+    Sub-environment ``i`` of rank ``r`` is seeded ``seed + r * num_envs + i``. A resumed run starts
+    new episodes (simulators are not checkpointed), seeded apart from the ones the run began with.
+    Subclasses step ``self.env`` and call ``self.after_step(pl_module, info)``.
+    """
+
+    def __init__(self, num_envs: int) -> None:
+        check_positive("num_envs", num_envs)
+        self.num_envs = num_envs
+        self.statistics = EpisodeStatistics()
+        self.env: gym.vector.VectorEnv | None = None
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if stage != "fit":
+            return
+        self.env = make_vector_env(pl_module.hparams.env_id, self.num_envs, pl_module.hparams.get("env_kwargs"))
+        self.seed = run_seed() + trainer.global_rank * self.num_envs
+        self.obs, _ = self.env.reset(seed=self.seed)
+        # With next-step autoreset, the step after an episode ends only resets that env.
+        self.resetting = np.zeros(self.num_envs, dtype=bool)
+        self.steps_per_vector_step = self.num_envs * trainer.world_size
+
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if self.env is not None:
+            self.env.close()
+            self.env = None
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if pl_module.env_steps > 0:  # resumed from a checkpoint
+            self.obs, _ = self.env.reset(seed=self.seed + pl_module.env_steps)
+            self.resetting[:] = False
+
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        if trainer._logger_connector.should_update_logs:
+            self.statistics.log(pl_module, pl_module.env_steps)
+
+    def after_step(self, pl_module: L.LightningModule, next_obs: np.ndarray, info: dict[str, Any]) -> None:
+        """Advance to ``next_obs``, count the env steps of all ranks, record finished episodes."""
+        self.resetting = episodes_ended(info, self.num_envs)
+        self.obs = next_obs
+        pl_module.env_steps += self.steps_per_vector_step
+        self.statistics.record(info)
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.statistics.state_dict()
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.statistics.load_state_dict(state_dict)
