@@ -2,13 +2,57 @@
 
 from __future__ import annotations
 
+import pickle
+import zipfile
+from pathlib import Path
+
 import lightning as L
+import torch
 from lightning.pytorch.cli import LightningCLI
 
 TRAINER_DEFAULTS = {
     "max_epochs": -1,  # training length is the model's total_env_steps
     "num_sanity_val_steps": 0,
 }
+LIGHTNING_CKPT_ALIASES = ("last", "best", "hpc", "registry")
+
+
+class LitRLCLI(LightningCLI):
+    """LightningCLI that checks ``--ckpt_path`` before it creates a run folder, an env or a logger."""
+
+    def _parse_ckpt_path(self) -> None:
+        subcommand = self.config.get("subcommand")
+        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if ckpt_path and ckpt_path not in LIGHTNING_CKPT_ALIASES:
+            check_checkpoint(ckpt_path, self.config[subcommand]["model"])
+        super()._parse_ckpt_path()
+
+
+def check_checkpoint(ckpt_path: str, model_config) -> None:
+    """Raise a one-line ``ValueError`` if ``ckpt_path`` is not a lit_rl checkpoint of this algorithm and env."""
+    path = Path(ckpt_path)
+    if not path.is_file():
+        raise ValueError(f"--ckpt_path={ckpt_path!r} does not exist; give the path of a .ckpt file or 'last'.")
+    try:
+        checkpoint = torch.load(path, weights_only=True, map_location="cpu")
+    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, OSError):
+        raise ValueError(
+            f"--ckpt_path={ckpt_path!r} is not a readable checkpoint: the file is damaged or not a PyTorch checkpoint."
+        ) from None
+    record = checkpoint.get("lit_rl") if isinstance(checkpoint, dict) else None
+    if record is None:
+        raise ValueError(f"--ckpt_path={ckpt_path!r} is not a lit_rl checkpoint: it has no 'lit_rl' record.")
+    algorithm = str(model_config["class_path"]).rsplit(".", 1)[-1]
+    if record["algorithm"] != algorithm:
+        raise ValueError(
+            f"--ckpt_path={ckpt_path!r} holds a {record['algorithm']} checkpoint, but the config trains {algorithm}."
+        )
+    env_id = model_config["init_args"]["env_id"]
+    if record["env_id"] != env_id:
+        raise ValueError(
+            f"--ckpt_path={ckpt_path!r} was trained on env_id={record['env_id']!r}, but the config has "
+            f"env_id={env_id!r}."
+        )
 
 
 def main(args: list[str] | None = None, run: bool = True) -> LightningCLI:
@@ -16,7 +60,7 @@ def main(args: list[str] | None = None, run: bool = True) -> LightningCLI:
 
     With ``run=False`` it only parses and instantiates (no subcommand is given then).
     """
-    return LightningCLI(
+    return LitRLCLI(
         L.LightningModule,
         subclass_mode_model=True,
         trainer_defaults=TRAINER_DEFAULTS,

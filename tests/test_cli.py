@@ -53,3 +53,29 @@ def test_fit_then_validate_a_checkpoint_from_the_command_line(tmp_path):
     metrics = validate.trainer.callback_metrics
     assert 1 <= metrics["eval/episodic_return"] <= 500
     assert list(tmp_path.rglob("events.out.tfevents.*")), "no TensorBoard log was written"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "does not exist"),
+        (b"not a checkpoint", "is not a readable checkpoint: the file is damaged"),
+        ({"state_dict": {}}, "is not a lit_rl checkpoint"),
+        ({"lit_rl": {"algorithm": "PPO", "env_id": "CartPole-v1"}}, "holds a PPO checkpoint, but .* trains DQN"),
+        ({"lit_rl": {"algorithm": "DQN", "env_id": "Acrobot-v1"}}, "was trained on env_id='Acrobot-v1'"),
+    ],
+    ids=["missing", "corrupt", "foreign", "other-algorithm", "other-env"],
+)
+def test_a_bad_ckpt_path_stops_before_any_run_folder_is_written(tmp_path, content, message):
+    import torch
+
+    ckpt = tmp_path / "given.ckpt"
+    if isinstance(content, bytes):
+        ckpt.write_bytes(content)
+    elif content is not None:
+        torch.save(content, ckpt)
+    run_dir = tmp_path / "run"
+    args = ["fit", "--config", str(ROOT / "configs/dqn_cartpole.yaml"), "--trainer.default_root_dir", str(run_dir)]
+    with pytest.raises(ValueError, match=message):
+        main([*args, "--ckpt_path", str(ckpt)])
+    assert not run_dir.exists()
