@@ -160,3 +160,23 @@ def test_a_run_resumed_from_its_checkpoint_continues_the_env_step_clock(tmp_path
     assert trainer.global_step == 2 * first.trainer.global_step
     # The learning rate keeps annealing on the env-step clock: the last rollout started at 1280.
     assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.001 * (1 - 1280 / 1536))
+
+
+def test_ppo_trains_with_bf16_mixed_precision_and_float32_log_probabilities():
+    import lightning as L
+    import torch
+
+    import lit_rl
+
+    L.seed_everything(0, verbose=False)
+    agent = lit_rl.PPO("CartPole-v1", num_envs=2, num_steps=32, total_env_steps=256, eval_episodes=1, eval_interval=256)
+    trainer = L.Trainer(
+        max_epochs=-1, precision="bf16-mixed", logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False,
+    )
+    trainer.fit(agent)
+    assert torch.isfinite(trainer.callback_metrics["train/policy_loss"])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        dist, values = agent.policy(torch.zeros(3, 4))
+        assert dist.log_prob(torch.tensor([0, 1, 0])).dtype == torch.float32
+        assert dist.entropy().dtype == torch.float32 and values.dtype == torch.float32

@@ -91,13 +91,14 @@ class ActorCritic(nn.Module):
         else:
             obs = obs.to(torch.float32)
             actor_features, critic_features = self.actor_body(obs), self.critic_body(obs)
-        values = self.critic_head(critic_features).squeeze(-1)
-        return self.distribution(self.actor_head(actor_features)), values
+        # float32 outputs: under mixed precision, log-probabilities, entropies and values stay exact.
+        values = self.critic_head(critic_features).squeeze(-1).float()
+        return self.distribution(self.actor_head(actor_features).float()), values
 
     def value(self, obs: Tensor) -> Tensor:
         if self.trunk is not None:
-            return self.critic_head(self.trunk.features(obs)).squeeze(-1)
-        return self.critic_head(self.critic_body(obs.to(torch.float32))).squeeze(-1)
+            return self.critic_head(self.trunk.features(obs)).squeeze(-1).float()
+        return self.critic_head(self.critic_body(obs.to(torch.float32))).squeeze(-1).float()
 
     def distribution(self, head: Tensor) -> Distribution:
         # Argument validation costs more than the small networks here; the inputs come from the network.
