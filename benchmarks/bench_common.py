@@ -1,0 +1,180 @@
+"""Helpers shared by the benchmark scripts: machine description, statistics, timed evaluation."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "configs"
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def quiet() -> None:
+    """Silence Lightning's and the libraries' informational warnings (they flood the tables)."""
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine() -> dict[str, Any]:
+    """The machine and library versions a table was measured with."""
+    import lightning
+    import torch
+
+    info = {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "lightning": lightning.__version__,
+    }
+    try:
+        import stable_baselines3
+
+        info["stable_baselines3"] = stable_baselines3.__version__
+    except ImportError:
+        info["stable_baselines3"] = None
+    import gymnasium
+
+    info["gymnasium"] = gymnasium.__version__
+    return info
+
+
+def machine_line(info: dict[str, Any]) -> str:
+    return (
+        f"Machine: {info['cpu']}, {info['cores']} cores (load average at start "
+        f"{info['load_average_at_start'][0]}), torch {info['torch']} ({info['torch_threads']} thread), "
+        f"lightning {info['lightning']}, stable-baselines3 {info['stable_baselines3']}, "
+        f"gymnasium {info['gymnasium']}, Python {info['python']}"
+    )
+
+
+def spread(values: Sequence[float | None], fmt: str = "{:,.0f}") -> str:
+    """``median (min–max)`` of the values that are not None; ``—`` when there are none."""
+    present = [v for v in values if v is not None]
+    if not present:
+        return "—"
+    if len(present) == 1:
+        return fmt.format(present[0])
+    return f"{fmt.format(statistics.median(present))} ({fmt.format(min(present))}–{fmt.format(max(present))})"
+
+
+def median(values: Sequence[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+class EvalClock:
+    """Times every evaluation, so that training wall-clock can exclude it, and records the curve.
+
+    ``evaluate(policy, env, seed, env_steps)`` plays the episodes with
+    ``lit_rl.evaluation.evaluate_episodes`` (one greedy episode in each sub-environment), the same
+    function and the same episode seeds for every framework.
+    """
+
+    def __init__(self) -> None:
+        self.curve: list[dict[str, float]] = []
+        self.restart()
+
+    def restart(self) -> None:
+        self.start, self.cpu_start = time.perf_counter(), time.process_time()
+        self.eval_seconds = self.eval_cpu_seconds = 0.0
+
+    def train_seconds(self) -> float:
+        return time.perf_counter() - self.start - self.eval_seconds
+
+    def train_cpu_seconds(self) -> float:
+        """CPU time of this process (all its threads) outside evaluation: less sensitive to other jobs."""
+        return time.process_time() - self.cpu_start - self.eval_cpu_seconds
+
+    def timed(self, evaluate: Callable, env_steps: Callable[[], int]) -> Callable:
+        """Wrap an ``evaluate_episodes``-like function: time it, and record the mean return."""
+
+        def wrapper(*args: Any, **kwargs: Any):
+            begin, cpu_begin = time.perf_counter(), time.process_time()
+            returns, lengths = evaluate(*args, **kwargs)
+            self.eval_seconds += time.perf_counter() - begin
+            self.eval_cpu_seconds += time.process_time() - cpu_begin
+            self.curve.append({
+                "env_steps": int(env_steps()),
+                "train_seconds": round(self.train_seconds(), 3),
+                "train_cpu_seconds": round(self.train_cpu_seconds(), 3),
+                "return_mean": float(np.mean(returns)),
+                "return_std": float(np.std(returns)),
+            })  # fmt: skip
+            return returns, lengths
+
+        return wrapper
+
+
+def snapshot_config(name: str, folder: str | Path) -> Path:
+    """Copy ``configs/<name>`` into ``folder`` and return the copy.
+
+    A benchmark reads its configs once, at its start: a config edited while it runs (the working
+    tree is shared) must not change the settings halfway through a series of runs.
+    """
+    copy = Path(folder) / name
+    copy.write_text((CONFIGS / name).read_text())
+    return copy
+
+
+class patch_evaluation:  # noqa: N801  (a context manager used like a function)
+    """Replace ``evaluate_episodes`` in every loaded ``lit_rl`` module by ``replacement`` (and restore it).
+
+    lit_rl's modules import the function by name, and which module calls it has moved between
+    versions (``algorithms/dqn.py``, ``algorithms/common.py``, ...): patch every module that holds it.
+    """
+
+    def __init__(self, replacement: Callable) -> None:
+        import sys
+
+        from lit_rl.evaluation import evaluate_episodes
+
+        self.replacement, self.original = replacement, evaluate_episodes
+        self.modules = [
+            module
+            for name, module in list(sys.modules.items())
+            if name.startswith("lit_rl") and getattr(module, "evaluate_episodes", None) is evaluate_episodes
+        ]
+        if not self.modules:
+            raise RuntimeError("no lit_rl module calls evaluate_episodes: evaluation time cannot be excluded")
+
+    def __enter__(self) -> None:
+        for module in self.modules:
+            module.evaluate_episodes = self.replacement
+
+    def __exit__(self, *exc: object) -> None:
+        for module in self.modules:
+            module.evaluate_episodes = self.original
+
+
+def write_json(path: Path, payload: dict[str, Any]) -> None:
+    """Write to a temporary name, then rename into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=1))
+    tmp.replace(path)

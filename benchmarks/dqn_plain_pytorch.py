@@ -1,0 +1,235 @@
+"""What Lightning's machinery costs lit_rl: its DQN against a plain PyTorch DQN loop doing the same work.
+
+The plain loop below uses the same env (``lit_rl.envs.make_vector_env``: a gymnasium sync vector env
+with ``num_envs`` sub-environments and episode statistics), the same network (``lit_rl.networks.MLP``),
+the same buffer (``lit_rl.ReplayBuffer``), the same hyperparameters (``configs/dqn_cartpole.yaml``)
+and the same per-step work as ``lit_rl.DQN``: ``learning_starts`` random steps, then per env step an
+epsilon-greedy action (linear schedule over ``exploration_fraction x total``) and one ``add`` (through
+``lit_rl.NStepReplayBuffer`` when ``n_step > 1``, as lit_rl does), and every ``train_frequency`` env
+steps one ``sample``, a Double-DQN target (``lit_rl.td_targets.td_targets``), the Huber loss, Adam
+(learning rate annealed by env steps when ``anneal_lr``), grad-norm clipping
+(``trainer.gradient_clip_val``) and a hard target copy every ``target_update_interval`` gradient steps.
+No evaluation. lit_rl runs the same number of env steps through ``LightningCLI`` and ``Trainer.fit``
+with evaluation off (a huge ``eval_interval`` and ``--trainer.limit_val_batches 0``). Two lit_rl variants are timed: as
+configured (TensorBoard logger, ``log_every_n_steps: 100``) and with ``--trainer.logger false``.
+
+Repeats are interleaved (plain, lit_rl, lit_rl without logger, plain, ...); medians are reported.
+
+    python benchmarks/dqn_plain_pytorch.py                         # 20,000 env steps x 3 repeats
+    python benchmarks/dqn_plain_pytorch.py --env-steps 5000 --repeats 1 --only lit_rl   # e.g. under py-spy
+    python benchmarks/dqn_plain_pytorch.py --cprofile 6000         # + cProfile of both loops (top functions)
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import cProfile
+import io
+import pstats
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_common import (  # noqa: E402
+    CONFIGS,
+    RESULTS,
+    EvalClock,
+    machine,
+    machine_line,
+    patch_evaluation,
+    quiet,
+    snapshot_config,
+    spread,
+    write_json,
+)
+
+CONFIG = CONFIGS / "dqn_cartpole.yaml"
+
+
+def plain_dqn(total_env_steps: int, seed: int) -> dict[str, Any]:
+    """DQN on the config's env and values, as one would write it without Lightning."""
+    from lit_rl.envs import make_vector_env
+    from lit_rl.n_step_replay import NStepReplayBuffer
+    from lit_rl.networks import MLP
+    from lit_rl.replay_buffer import ReplayBuffer
+    from lit_rl.schedules import linear_schedule
+    from lit_rl.td_targets import td_targets
+
+    config = yaml.safe_load(CONFIG.read_text())
+    hp, clip = config["model"]["init_args"], config["trainer"].get("gradient_clip_val")
+    start, cpu_start = time.perf_counter(), time.process_time()
+    torch.manual_seed(seed)
+    env = make_vector_env(hp["env_id"], hp["num_envs"])
+    num_envs, num_actions = hp["num_envs"], int(env.single_action_space.n)
+    space = env.single_observation_space
+    q_network = MLP(int(np.prod(space.shape)), num_actions, hp["hidden_sizes"])
+    target_network = copy.deepcopy(q_network).requires_grad_(False)
+    optimizer = torch.optim.Adam(q_network.parameters(), lr=hp["learning_rate"])
+    buffer = ReplayBuffer(hp["buffer_size"], space.shape, space.dtype, seed=seed)
+    if hp.get("n_step", 1) > 1:  # n-step returns, summed when stored, as lit_rl.DQN does
+        buffer = NStepReplayBuffer(buffer, hp["n_step"], hp["gamma"], num_envs)
+    rng = np.random.default_rng(seed)
+    exploration_steps = int(hp["exploration_fraction"] * total_env_steps)
+    loss_fn = F.smooth_l1_loss if hp["loss"] == "huber" else F.mse_loss
+
+    obs, _ = env.reset(seed=seed)
+    resetting = np.zeros(num_envs, dtype=bool)  # next-step autoreset: that row is not a transition
+    env_steps = vector_steps = gradient_steps = 0
+    episode_returns: list[float] = []
+    while env_steps < total_env_steps:
+        # Act: random during the warm-up, then epsilon-greedy.
+        epsilon = linear_schedule(hp["start_e"], hp["end_e"], exploration_steps, env_steps)
+        if env_steps < hp["learning_starts"]:
+            actions = rng.integers(num_actions, size=num_envs)
+        else:
+            with torch.inference_mode():
+                actions = q_network(torch.as_tensor(obs)).argmax(dim=1).numpy()
+            explore = rng.random(num_envs) < epsilon
+            actions = np.where(explore, rng.integers(num_actions, size=num_envs), actions)
+        next_obs, rewards, terminated, truncated, info = env.step(actions)
+        buffer.add(obs, actions, rewards, next_obs, terminated, truncated, valid=~resetting)
+        resetting = terminated | truncated
+        obs = next_obs
+        env_steps += num_envs
+        vector_steps += 1
+        if "episode" in info and info["_episode"].any():
+            episode_returns.extend(info["episode"]["r"][info["_episode"]].tolist())
+        # Learn.
+        if env_steps <= hp["learning_starts"] or vector_steps % hp["train_frequency"]:
+            continue
+        for _ in range(hp["gradient_steps"]):
+            if hp.get("anneal_lr"):  # linear decay to 0 over total_env_steps, by env steps
+                for group in optimizer.param_groups:
+                    group["lr"] = linear_schedule(hp["learning_rate"], 0.0, total_env_steps, env_steps)
+            batch = buffer.sample(hp["batch_size"])
+            q_taken = q_network(batch.obs).gather(1, batch.actions.long().unsqueeze(1)).squeeze(1)
+            with torch.no_grad():
+                next_q_online = q_network(batch.next_obs) if hp["double_dqn"] else None
+                targets = td_targets(batch.rewards, batch.terminated, target_network(batch.next_obs),
+                                     hp["gamma"], next_q_online, batch.n_steps)  # fmt: skip
+            loss = loss_fn(q_taken, targets)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if clip:
+                torch.nn.utils.clip_grad_norm_(q_network.parameters(), clip)
+            optimizer.step()
+            gradient_steps += 1
+            if gradient_steps % hp["target_update_interval"] == 0:
+                with torch.no_grad():
+                    torch._foreach_copy_(list(target_network.parameters()), list(q_network.parameters()))
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+    env.close()
+    return {"env_steps": env_steps, "gradient_steps": gradient_steps, "seconds": round(seconds, 3),
+            "env_steps_per_sec": round(env_steps / seconds, 1), "cpu_seconds": round(cpu_seconds, 3),
+            "env_steps_per_cpu_sec": round(env_steps / cpu_seconds, 1), "episodes": len(episode_returns)}  # fmt: skip
+
+
+def lit_rl_dqn(total_env_steps: int, seed: int, logger: bool, root: str) -> dict[str, Any]:
+    """The same env steps through lit_rl.DQN + Lightning (no checkpoints, evaluation excluded)."""
+    from lit_rl.cli import main
+    from lit_rl.evaluation import evaluate_episodes
+
+    cli = main([
+        "--config", str(CONFIG), "--seed_everything", str(seed),
+        "--model.init_args.total_env_steps", str(total_env_steps),
+        "--model.init_args.eval_interval", str(10**9), "--trainer.limit_val_batches", "0",
+        "--trainer.callbacks", "[]", "--trainer.enable_checkpointing", "false",
+        "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
+        "--trainer.default_root_dir", root, *([] if logger else ["--trainer.logger", "false"]),
+    ], run=False)  # fmt: skip
+    module = cli.model
+    clock = EvalClock()
+    with patch_evaluation(clock.timed(evaluate_episodes, lambda: module.env_steps)):  # in case it evaluates
+        clock.restart()
+        cli.trainer.fit(module)
+        seconds, cpu_seconds = clock.train_seconds(), clock.train_cpu_seconds()
+    return {"env_steps": module.env_steps, "gradient_steps": cli.trainer.global_step,
+            "seconds": round(seconds, 3), "eval_seconds_excluded": round(clock.eval_seconds, 3),
+            "env_steps_per_sec": round(module.env_steps / seconds, 1), "cpu_seconds": round(cpu_seconds, 3),
+            "env_steps_per_cpu_sec": round(module.env_steps / cpu_seconds, 1)}  # fmt: skip
+
+
+VARIANTS = {
+    "plain": lambda steps, seed, root: plain_dqn(steps, seed),
+    "lit_rl": lambda steps, seed, root: lit_rl_dqn(steps, seed, True, root),
+    "lit_rl_no_logger": lambda steps, seed, root: lit_rl_dqn(steps, seed, False, root),
+}
+
+
+def profile(variant: str, steps: int, root: str, top: int = 25) -> str:
+    profiler = cProfile.Profile()
+    profiler.enable()
+    VARIANTS[variant](steps, 1, root)
+    profiler.disable()
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out).strip_dirs()
+    stats.sort_stats("tottime").print_stats(top)
+    stats.sort_stats("cumulative").print_stats(top)
+    return out.getvalue()
+
+
+def main_benchmark() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env-steps", type=int, default=20_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--only", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--cprofile", type=int, default=0, help="also cProfile each variant for this many env steps")
+    parser.add_argument("--out", type=Path, default=RESULTS / "dqn_plain_pytorch.json")
+    args = parser.parse_args()
+    quiet()
+    torch.set_num_threads(1)
+    global CONFIG
+    import lit_rl.algorithms.dqn  # noqa: F401  import the package once, at the start: see snapshot_config
+
+    CONFIG = snapshot_config(CONFIG.name, tempfile.mkdtemp(prefix="lit_rl_bench_configs_"))
+    payload = {"benchmark": "dqn_plain_pytorch", "machine": machine(), "env_steps": args.env_steps,
+               "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+               "config": CONFIG.read_text(), "runs": []}  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="lit_rl_bench_") as root:
+        for repeat in range(1, args.repeats + 1):
+            for variant in args.only:  # interleaved
+                result = {"variant": variant, "repeat": repeat, **VARIANTS[variant](args.env_steps, repeat, root)}
+                payload["runs"].append(result)
+                print(result, flush=True)
+                write_json(args.out, payload)
+        profiles = {v: profile(v, args.cprofile, root) for v in args.only} if args.cprofile else {}
+    lines = [
+        f"DQN CartPole-v1 (configs/dqn_cartpole.yaml), {args.env_steps:,} env steps, no evaluation, "
+        f"{args.repeats} interleaved repeats. Cells: median (min–max). Wall-clock rates follow the machine's "
+        "load; CPU-time rates (process CPU seconds, all threads) are what the loop itself costs.",
+        "",
+        "| loop | env-steps/s (wall) | ratio to plain (wall) | env-steps per CPU-second | ratio to plain (CPU) |",
+        "|---|---|---|---|---|",
+    ]
+    for variant in args.only:
+        cells = []
+        for key in ("env_steps_per_sec", "env_steps_per_cpu_sec"):
+            rates = {v: [r[key] for r in payload["runs"] if r["variant"] == v] for v in args.only}
+            ratio = "—"
+            if "plain" in rates and variant != "plain":
+                per_repeat = [r / p for r, p in zip(rates[variant], rates["plain"], strict=True)]
+                ratio = spread(per_repeat, "{:.2f}") + "×"
+                payload[f"ratio_{variant}_to_plain_{key}"] = per_repeat
+            cells += [spread(rates[variant]), ratio]
+        label = {"plain": "plain PyTorch", "lit_rl": "lit_rl (TensorBoard logger, as configured)",
+                 "lit_rl_no_logger": "lit_rl, `--trainer.logger false`"}[variant]  # fmt: skip
+        lines.append(f"| {label} | {' | '.join(cells)} |")
+    lines += ["", machine_line(payload["machine"])]
+    write_json(args.out, payload)
+    print()
+    print("\n".join(lines))
+    for variant, text in profiles.items():
+        print(f"\n===== cProfile: {variant}, {args.cprofile} env steps =====\n{text}")
+
+
+if __name__ == "__main__":
+    main_benchmark()
