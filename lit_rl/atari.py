@@ -174,7 +174,7 @@ class TrueScores(gym.vector.VectorWrapper):
         reset = (options or {}).get("reset_mask", np.ones(self.num_envs, dtype=bool))
         self.scores[reset], self.lengths[reset], self.start_times[reset] = 0.0, 0, time.perf_counter()
         self.game_over[reset] = False
-        self.lives = np.asarray(info["lives"], dtype=np.int64).copy()
+        self.lives[reset] = np.asarray(info["lives"], dtype=np.int64)[reset]  # envs not reset keep theirs
         return obs, info
 
     def step(self, actions: np.ndarray) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
@@ -189,7 +189,7 @@ class TrueScores(gym.vector.VectorWrapper):
         self.game_over = terminated | truncated
         lives = np.asarray(info["lives"], dtype=np.int64).copy()
         if self.episodic_life:  # a life lost ends the TD episode, not the game (lives jump up at a reset)
-            terminated = terminated | (lives < self.lives)
+            terminated = terminated | ((lives < self.lives) & ~new_game)
         self.lives = lives
         if self.game_over.any():
             done = self.game_over

@@ -99,6 +99,7 @@ def test_short_fit_then_load_from_checkpoint_gives_a_working_agent(tmp_path):
         (dict(buffer_size=0), "buffer_size=0 is invalid: it must be > 0"),
         (dict(num_envs=0), "num_envs=0 is invalid: it must be > 0"),
         (dict(loss="l1"), "loss='l1' is invalid: choose one of 'huber', 'mse'"),
+        (dict(n_step=0), r"n_step=0 is invalid: it must lie in \[1, 255\]"),
     ],
 )
 def test_bad_arguments_stop_before_anything_runs(kwargs, message):

@@ -128,7 +128,8 @@ class DQN(L.LightningModule):
         if anneal_lr and total_env_steps is None:
             raise ValueError("anneal_lr=True needs total_env_steps: the learning rate decays to 0 over it.")
         check_choice("loss", loss, LOSSES)
-        check_positive("n_step", n_step)
+        if not 1 <= n_step <= 255:  # stored as uint8 per transition
+            raise ValueError(f"n_step={n_step!r} is invalid: it must lie in [1, 255].")
         check_choice("network", network, NETWORKS)
         check_positive("eval_episodes", eval_episodes)
         check_positive("eval_interval", eval_interval)

@@ -146,7 +146,10 @@ class OnPolicyModule(L.LightningModule):
         actions to store (unclipped: their log-probabilities are the ones the loss needs), their
         log-probabilities and the value estimates.
         """
-        dist, values = self.policy(torch.as_tensor(obs, device=self.device))
+        # Under the Trainer's precision, so that the stored log-probabilities are the ones the loss
+        # recomputes (bf16-mixed otherwise starts every PPO update with ratios != 1).
+        with self.trainer.precision_plugin.forward_context():
+            dist, values = self.policy(torch.as_tensor(obs, device=self.device))
         actions = dist.sample()
         logprobs = dist.log_prob(actions)
         actions = actions.cpu()
