@@ -10,6 +10,7 @@ from lit_rl.callbacks import (
     TargetNetworkUpdate,
 )
 from lit_rl.frame_replay_buffer import FrameReplayBuffer
+from lit_rl.n_step_replay import NStepReplayBuffer
 from lit_rl.replay_buffer import ReplayBatch, ReplayBuffer
 from lit_rl.replay_dataset import ReplayDataset
 from lit_rl.rollout_buffer import RolloutBatch, RolloutBuffer
@@ -21,6 +22,7 @@ __all__ = [
     "EpsilonDecay",
     "EvaluationVideo",
     "FrameReplayBuffer",
+    "NStepReplayBuffer",
     "PPO",
     "Reinforce",
     "ReplayBatch",
