@@ -289,6 +289,13 @@ class DQN(L.LightningModule):
             self.build_networks(recorded_observation_space(state), int(state["num_actions"]))
         self.env_steps = int(state["env_steps"])
         self.epsilon = float(state["epsilon"])
+        if self._trainer is not None and self.trainer.world_size > 1:
+            # The checkpoint holds rank 0's streams; every rank continues with its own, seeded apart.
+            fresh = np.random.default_rng((run_seed() + self.trainer.global_rank, self.env_steps)).bit_generator.state
+            self.action_rng.bit_generator.state = fresh
+            if self.replay_buffer is not None:
+                self.replay_buffer.rng.bit_generator.state = fresh
+            return
         self.action_rng.bit_generator.state = state["action_rng"]
         if self.replay_buffer is not None and state["replay_rng"] is not None:
             self.replay_buffer.rng.bit_generator.state = state["replay_rng"]
