@@ -2,6 +2,7 @@
 
 import lightning as L
 import numpy as np
+import pytest
 
 import lit_rl
 
@@ -23,3 +24,18 @@ def test_dqn_learns_cartpole_in_6000_env_steps():
     # The greedy policy must use both actions: a collapsed Q-function picks one action everywhere.
     observations = np.asarray(agent.replay_buffer.obs[:1000])
     assert 0.2 < agent.act(observations).mean() < 0.8
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_dqn_cartpole_config_solves_cartpole(seed, tmp_path):
+    from conftest import ROOT
+
+    from lit_rl.cli import main
+
+    cli = main([
+        "fit", "--config", str(ROOT / "configs/dqn_cartpole.yaml"), "--seed_everything", str(seed),
+        "--trainer.default_root_dir", str(tmp_path), "--trainer.enable_progress_bar", "false",
+    ])
+    assert cli.model.env_steps <= 50_000 + cli.model.hparams.train_frequency
+    assert cli.trainer.callback_metrics["eval/episodic_return"] >= 475
