@@ -23,9 +23,23 @@ class LitRLCLI(LightningCLI):
     def _parse_ckpt_path(self) -> None:
         subcommand = self.config.get("subcommand")
         ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if ckpt_path == "last":
+            # Lightning looks for "last" in the new run's own (empty) version folder; resume the newest run.
+            root = self.config[subcommand]["trainer"].get("default_root_dir") or "."
+            ckpt_path = self.config[subcommand]["ckpt_path"] = str(newest_last_checkpoint(Path(root)))
         if ckpt_path and ckpt_path not in LIGHTNING_CKPT_ALIASES:
             check_checkpoint(ckpt_path, self.config[subcommand]["model"])
         super()._parse_ckpt_path()
+
+
+def newest_last_checkpoint(root: Path) -> Path:
+    """The most recently written ``last*.ckpt`` of the runs under ``root``."""
+    candidates = list(root.glob("**/checkpoints/last*.ckpt"))
+    if not candidates:
+        raise ValueError(
+            f"--ckpt_path='last' found no checkpoints/last*.ckpt under {str(root)!r}; give a checkpoint's path."
+        )
+    return max(candidates, key=lambda path: path.stat().st_mtime)
 
 
 def check_checkpoint(ckpt_path: str, model_config) -> None:

@@ -79,3 +79,17 @@ def test_a_bad_ckpt_path_stops_before_any_run_folder_is_written(tmp_path, conten
     with pytest.raises(ValueError, match=message):
         main([*args, "--ckpt_path", str(ckpt)])
     assert not run_dir.exists()
+
+
+def test_ckpt_path_last_resumes_the_newest_run(tmp_path):
+    args = [
+        "--config", str(ROOT / "configs/dqn_cartpole.yaml"), "--trainer.default_root_dir", str(tmp_path),
+        "--trainer.enable_progress_bar", "false", "--model.eval_episodes", "2", "--model.eval_interval", "1000",
+    ]
+    first = main(["fit", *args, "--model.total_env_steps", "1200"])
+    resumed = main(["fit", *args, "--ckpt_path", "last"])
+    # Resumed from the first run's last.ckpt: the counters continue (the budget is spent, so it stops at once).
+    assert resumed.trainer.global_step == first.trainer.global_step + 1
+    assert resumed.model.env_steps > first.model.env_steps >= 1200
+    with pytest.raises(ValueError, match="found no checkpoints/last"):
+        main(["fit", *args[:2], "--trainer.default_root_dir", str(tmp_path / "empty"), "--ckpt_path", "last"])
