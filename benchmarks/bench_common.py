@@ -178,3 +178,22 @@ def write_json(path: Path, payload: dict[str, Any]) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(payload, indent=1))
     tmp.replace(path)
+
+
+def merge_reports(paths: Sequence[Path], out: Path) -> dict[str, Any]:
+    """Merge the JSON results of several runs of one script (e.g. DQN and PPO measured side by side).
+
+    With more than one file, the merged payload is written to ``out``.
+    """
+    payloads = [json.loads(Path(path).read_text()) for path in paths]
+    payload = payloads[0]
+    for other in payloads[1:]:
+        payload["runs"] += other["runs"]
+        if "algos" in payload:
+            payload["algos"] += [a for a in other.get("algos", []) if a not in payload["algos"]]
+        if "configs" in other:
+            payload.setdefault("configs", {}).update(other["configs"])
+    if len(payloads) > 1:
+        payload["merged_from"] = [str(path) for path in paths]
+        write_json(out, payload)
+    return payload

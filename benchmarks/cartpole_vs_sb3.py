@@ -47,6 +47,7 @@ from bench_common import (  # noqa: E402
     EvalClock,
     machine,
     machine_line,
+    merge_reports,
     patch_evaluation,
     quiet,
     snapshot_config,
@@ -369,17 +370,7 @@ def main_benchmark() -> None:
     )
     args = parser.parse_args()
     if args.report:
-        import json
-
-        payloads = [json.loads(path.read_text()) for path in args.report]
-        payload = payloads[0]
-        for other in payloads[1:]:  # e.g. DQN and PPO measured by two processes side by side
-            payload["runs"] += other["runs"]
-            payload["algos"] += [a for a in other["algos"] if a not in payload["algos"]]
-            payload.setdefault("configs", {}).update(other.get("configs", {}))
-        if len(payloads) > 1:
-            payload["merged_from"] = [str(path) for path in args.report]
-            write_json(args.out, payload)
+        payload = merge_reports(args.report, args.out)
         print(table(payload))
         plot(payload, args.out.with_suffix(".png"))
         return

@@ -38,7 +38,17 @@ import torch
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import CONFIGS, RESULTS, machine, machine_line, quiet, snapshot_config, spread, write_json  # noqa: E402
+from bench_common import (  # noqa: E402
+    CONFIGS,
+    RESULTS,
+    machine,
+    machine_line,
+    merge_reports,
+    quiet,
+    snapshot_config,
+    spread,
+    write_json,
+)
 
 ENV_ID = "PongNoFrameskip-v4"
 BUFFER_SIZE = 50_000
@@ -209,15 +219,7 @@ def main_benchmark() -> None:
     )
     args = parser.parse_args()
     if args.report:
-        import json
-
-        payloads = [json.loads(path.read_text()) for path in args.report]
-        payload = payloads[0]
-        for other in payloads[1:]:  # e.g. DQN and PPO measured by two invocations
-            payload["runs"] += other["runs"]
-        if len(payloads) > 1:
-            payload["merged_from"] = [str(path) for path in args.report]
-            write_json(args.out, payload)
+        payload = merge_reports(args.report, args.out)
         print(table(payload))
         return
     quiet()

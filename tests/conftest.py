@@ -2,6 +2,7 @@ import logging
 import sys
 from pathlib import Path
 
+import lightning as L
 import pytest
 import torch
 
@@ -17,3 +18,17 @@ def _quiet_and_single_threaded():
     torch.set_num_threads(1)
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     yield
+
+
+# A small actor-critic that never evaluates during training (the tests evaluate when they need to).
+TINY = dict(hidden_sizes=[8], eval_episodes=2, eval_interval=10**9)
+
+
+def fit(module, **trainer_kwargs):
+    """Fit with no logger, checkpoints, progress bar, model summary or sanity check."""
+    trainer = L.Trainer(
+        max_epochs=-1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, num_sanity_val_steps=0, **trainer_kwargs,
+    )
+    trainer.fit(module)
+    return trainer

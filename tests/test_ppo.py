@@ -1,21 +1,10 @@
 import lightning as L
 import pytest
 import torch
-from conftest import ROOT
+from conftest import ROOT, TINY, fit
 
 import lit_rl
 from lit_rl.cli import main
-
-TINY = dict(hidden_sizes=[8], eval_episodes=2, eval_interval=10**9)
-
-
-def fit(module, **trainer_kwargs):
-    trainer = L.Trainer(
-        max_epochs=-1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, num_sanity_val_steps=0, **trainer_kwargs,
-    )
-    trainer.fit(module)
-    return trainer
 
 
 def cli_fit(config, tmp_path, *overrides):
