@@ -13,7 +13,7 @@ from lit_rl.gae import gae_advantages
 
 
 class RolloutBatch(NamedTuple):
-    """A minibatch of rollout steps, one row each, tagged with the rollout it came from."""
+    """Rollout steps, one row each, tagged with the rollout they came from."""
 
     obs: Tensor
     actions: Tensor  # the sampled (unclipped) actions
@@ -24,11 +24,15 @@ class RolloutBatch(NamedTuple):
     valid: Tensor  # False for next-step-autoreset rows (and steps an algorithm leaves out)
     rollout_id: int
 
+    def rows(self, indices: Tensor) -> RolloutBatch:
+        """The minibatch of rows ``indices`` (a tensor on the batch's device)."""
+        return RolloutBatch(*(x[indices] for x in self[:-1]), self.rollout_id)
+
 
 class RolloutBuffer:
-    """One rollout, written step by step by the collector and read as shuffled minibatches.
+    """One rollout, written step by step by the collector and read back whole by the module.
 
-    ``rollout_id`` grows by one each time a new rollout starts (``reset``), so a minibatch can
+    ``rollout_id`` grows by one each time a new rollout starts (``reset``), so a batch can
     always be traced to the rollout it was gathered from. Observations keep the env's dtype.
 
     >>> buffer = RolloutBuffer(num_steps=2, num_envs=1, observation_shape=(3,))
@@ -65,6 +69,12 @@ class RolloutBuffer:
         self.valid = torch.zeros(shape, dtype=torch.bool)
         self.advantages = torch.zeros(shape)
         self.returns = torch.zeros(shape)
+        # numpy views of the same memory: add() writes an env step through them, at a fraction of the
+        # cost of torch's index assignment. Every tensor above is therefore only ever written in place.
+        self.step_arrays = {
+            name: getattr(self, name).numpy()
+            for name in ("obs", "actions", "logprobs", "values", "rewards", "terminated", "truncated", "valid")
+        }
         self.pos = 0
         self.rollout_id = 0
         self.ready = False  # True once a full rollout has its advantages
@@ -96,35 +106,34 @@ class RolloutBuffer:
         """Store one vector-env step (one row per sub-environment)."""
         if self.full:
             raise RuntimeError(f"RolloutBuffer is full ({self.num_steps} steps); call reset() first.")
-        t = self.pos
-        self.obs[t] = torch.as_tensor(obs)
-        self.actions[t] = torch.as_tensor(actions).reshape(self.actions[t].shape)
-        self.logprobs[t] = logprobs.detach().cpu()
-        self.values[t] = values.detach().cpu()
+        t, arrays = self.pos, self.step_arrays
+        arrays["obs"][t] = obs
+        arrays["actions"][t] = np.asarray(actions).reshape(arrays["actions"].shape[1:])
+        arrays["logprobs"][t] = logprobs.detach().cpu().numpy()
+        arrays["values"][t] = values.detach().cpu().numpy()
         # The reset step of next-step autoreset carries reward 0 and no transition; make sure.
-        self.rewards[t] = torch.as_tensor(rewards, dtype=torch.float32) * torch.as_tensor(valid)
-        self.terminated[t] = torch.as_tensor(terminated)
-        self.truncated[t] = torch.as_tensor(truncated)
-        self.valid[t] = torch.as_tensor(valid)
+        arrays["rewards"][t] = np.where(valid, rewards, 0.0)
+        arrays["terminated"][t] = terminated
+        arrays["truncated"][t] = truncated
+        arrays["valid"][t] = valid
         self.pos += 1
 
     def compute_returns(self, next_value: Tensor, gamma: float, gae_lambda: float) -> None:
         """GAE advantages and value targets, once the rollout is full."""
         if not self.full:
             raise RuntimeError(f"the rollout holds {self.pos} of {self.num_steps} steps; it is not complete.")
-        self.advantages = gae_advantages(
+        # Written into the preallocated tensors: called under inference mode, fresh results would be
+        # inference tensors, which autograd refuses to save for the loss's backward pass.
+        self.advantages.copy_(gae_advantages(
             self.rewards, self.values, next_value.detach().cpu(), self.terminated, self.truncated,
             self.valid, gamma, gae_lambda,
-        )
-        self.returns = self.advantages + self.values
+        ))
+        torch.add(self.advantages, self.values, out=self.returns)
         self.ready = True
 
-    def minibatch(self, indices: Tensor) -> RolloutBatch:
-        """Rows ``indices`` of the flattened ``[num_steps * num_envs]`` rollout."""
-        def rows(x: Tensor) -> Tensor:
-            return x.flatten(0, 1)[indices]
-
+    def batch(self) -> RolloutBatch:
+        """The whole rollout, flattened to ``[num_steps * num_envs]`` rows (views, not copies)."""
         return RolloutBatch(
-            rows(self.obs), rows(self.actions), rows(self.logprobs), rows(self.values),
-            rows(self.advantages), rows(self.returns), rows(self.valid), self.rollout_id,
+            self.obs.flatten(0, 1), self.actions.flatten(0, 1), self.logprobs.flatten(), self.values.flatten(),
+            self.advantages.flatten(), self.returns.flatten(), self.valid.flatten(), self.rollout_id,
         )

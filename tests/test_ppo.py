@@ -1,3 +1,5 @@
+from functools import partial
+
 import lightning as L
 import pytest
 import torch
@@ -51,32 +53,80 @@ def test_ppo_cartpole_config_fits_logs_and_checkpoints(tmp_path):
 
 
 class CountUpdates(L.Callback):
-    """Counts the training steps that changed the parameters."""
+    """Counts Lightning batches, backward passes and optimizer steps."""
 
-    updates = batches = 0
+    batches = backwards = updates = 0
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        self.before = [p.detach().clone() for p in pl_module.parameters()]
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        changed = any(not torch.equal(a, p) for a, p in zip(self.before, pl_module.parameters(), strict=True))
-        self.updates += changed
         self.batches += 1
 
+    def on_after_backward(self, trainer, pl_module):
+        self.backwards += 1
 
-def test_target_kl_stops_a_rollouts_updates_after_the_first_minibatch():
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer):
+        self.updates += 1
+
+
+def test_target_kl_stops_a_rollouts_updates_after_the_first_minibatch_over_it():
     L.seed_everything(0)
     module = lit_rl.PPO(
         num_envs=2, num_steps=16, total_env_steps=128, target_kl=1e-6, learning_rate=0.05, anneal_lr=False, **TINY
     )
     counter = CountUpdates()
     trainer = fit(module, callbacks=[counter])
-    assert "eval/episodic_return" in trainer.callback_metrics  # a stopped epoch still ends with its evaluation
-    # Minibatch 1 has ratio 1 (KL 0); minibatch 2 sees KL > 1e-9, is still applied, and stops the
-    # rollout: of the other 14 minibatches only the one Lightning had already drawn is served, unapplied.
+    assert "eval/episodic_return" in trainer.callback_metrics  # a stopped rollout still ends with its evaluation
+    # Minibatch 1 has ratio 1 (KL 0); minibatch 2 sees KL > 1e-6, is still applied, and stops the
+    # rollout: the other 14 of its 4 x 4 minibatches are neither computed nor applied.
     rollouts = 128 // 32
-    assert counter.updates == 2 * rollouts
-    assert counter.batches == trainer.global_step == 3 * rollouts  # Lightning counts the skipped steps too
+    assert counter.batches == rollouts  # one Lightning batch per rollout
+    assert counter.backwards == counter.updates == trainer.global_step == 2 * rollouts
+
+
+def test_gradient_clip_val_is_refused_before_training_naming_max_grad_norm():
+    module = lit_rl.PPO(num_envs=2, num_steps=8, total_env_steps=64, **TINY)
+    with pytest.raises(ValueError, match=r"--trainer.gradient_clip_val=0.5 is not used by PPO.* --model.max_grad_norm=0.5 "):
+        fit(module, gradient_clip_val=0.5)
+    assert module.rollout_buffer is None and module.env_steps == 0  # no env was stepped
+
+
+def test_max_grad_norm_clips_the_global_gradient_norm_of_every_update():
+    class RecordingPPO(lit_rl.PPO):
+        def on_before_optimizer_step(self, optimizer):
+            unclipped = torch.nn.utils.get_total_norm([p.grad for p in self.parameters()])
+            super().on_before_optimizer_step(optimizer)
+            clipped = torch.nn.utils.get_total_norm([p.grad for p in self.parameters()])
+            self.norms.append((unclipped.item(), clipped.item()))
+
+    L.seed_everything(0)
+    module = RecordingPPO(
+        num_envs=2, num_steps=8, total_env_steps=32, max_grad_norm=0.01, update_epochs=2, num_minibatches=2,
+        **TINY,
+    )
+    module.norms = []
+    fit(module)
+    assert len(module.norms) == 2 * 2 * 2  # rollouts x epochs x minibatches
+    for unclipped, clipped in module.norms:
+        assert unclipped > 0.01 and clipped == pytest.approx(0.01, rel=1e-4)
+
+
+def test_logged_training_metrics_are_means_over_the_rollouts_updates():
+    class RecordingPPO(lit_rl.PPO):
+        def compute_loss(self, batch):
+            loss, metrics = super().compute_loss(batch)
+            self.recorded.append((loss.detach(), metrics))
+            return loss, metrics
+
+    L.seed_everything(0)
+    module = RecordingPPO(num_envs=2, num_steps=8, total_env_steps=16, update_epochs=3, num_minibatches=2, **TINY)
+    module.recorded = []
+    trainer = fit(module, log_every_n_steps=1)
+    metrics = trainer.callback_metrics
+    assert len(module.recorded) == 6
+    torch.testing.assert_close(metrics["train/loss"], torch.stack([loss for loss, _ in module.recorded]).mean())
+    for name in ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction"):
+        expected = torch.stack([m[name].detach() for _, m in module.recorded]).mean()
+        torch.testing.assert_close(metrics[f"train/{name}"], expected)
+    assert metrics["train/learning_rate"] == pytest.approx(2.5e-4 * (1 - 0 / 16))
 
 
 def test_continuous_actions_are_clipped_for_the_env_but_stored_unclipped():
@@ -91,15 +141,22 @@ def test_continuous_actions_are_clipped_for_the_env_but_stored_unclipped():
 
 
 class NaNLossPPO(lit_rl.PPO):
+    """The loss turns NaN at update ``nan_from`` (counted from 0)."""
+
     def compute_loss(self, batch):
         loss, metrics = super().compute_loss(batch)
-        return loss * float("nan"), metrics
+        self.updates = getattr(self, "updates", 0) + 1
+        return (loss * float("nan") if self.updates > self.nan_from else loss), metrics
 
 
-def test_a_non_finite_loss_stops_training_naming_the_step():
-    module = NaNLossPPO(num_envs=2, num_steps=8, total_env_steps=64, **TINY)
-    with pytest.raises(FloatingPointError, match="at gradient step 0 "):
-        fit(module)
+@pytest.mark.parametrize("nan_from", [0, 6])
+def test_a_non_finite_loss_stops_training_naming_the_step_before_any_checkpoint(nan_from, tmp_path):
+    module = NaNLossPPO(num_envs=2, num_steps=8, total_env_steps=64, **TINY)  # 4 x 4 updates per rollout
+    module.nan_from = nan_from
+    checkpoints = L.pytorch.callbacks.ModelCheckpoint(tmp_path, every_n_train_steps=1, save_top_k=-1)
+    with pytest.raises(FloatingPointError, match=f"at gradient step {nan_from} "):
+        L.Trainer(max_epochs=-1, logger=False, enable_progress_bar=False, callbacks=[checkpoints]).fit(module)
+    assert not list(tmp_path.iterdir())  # the first rollout's 16 updates never reached a checkpoint
 
 
 def test_ppo_learns_cartpole(tmp_path):
@@ -152,19 +209,18 @@ def test_a_run_resumed_from_its_checkpoint_continues_the_env_step_clock(tmp_path
 
 
 def test_ppo_trains_with_bf16_mixed_precision_and_float32_log_probabilities():
-    import lightning as L
-    import torch
-
-    import lit_rl
-
     L.seed_everything(0, verbose=False)
-    agent = lit_rl.PPO("CartPole-v1", num_envs=2, num_steps=32, total_env_steps=256, eval_episodes=1, eval_interval=256)
+    agent = lit_rl.PPO(
+        "CartPole-v1", num_envs=2, num_steps=32, total_env_steps=256, eval_episodes=1, eval_interval=256,
+        optimizer=partial(torch.optim.Adam, fused=True),  # as the configs use it
+    )
     trainer = L.Trainer(
         max_epochs=-1, precision="bf16-mixed", logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False,
+        enable_progress_bar=False, enable_model_summary=False, log_every_n_steps=1,
     )
     trainer.fit(agent)
     assert torch.isfinite(trainer.callback_metrics["train/policy_loss"])
+    assert trainer.optimizers[0].defaults["fused"] and trainer.global_step == 4 * 4 * 4
     with torch.autocast("cpu", dtype=torch.bfloat16):
         dist, values = agent.policy(torch.zeros(3, 4))
         assert dist.log_prob(torch.tensor([0, 1, 0])).dtype == torch.float32

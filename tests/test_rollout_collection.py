@@ -20,8 +20,12 @@ class RecordingPPO(lit_rl.PPO):
         self.collected = getattr(self, "collected", []) + [(self.rollout_buffer.rollout_id, step)]
 
     def training_step(self, batch, batch_idx):
-        self.used = getattr(self, "used", []) + [(batch.rollout_id, self.rollout_buffer.rollout_id)]
+        self.batches = getattr(self, "batches", []) + [(batch.rollout_id, len(batch.obs))]
         return super().training_step(batch, batch_idx)
+
+    def compute_loss(self, batch):
+        self.used = getattr(self, "used", []) + [(batch.rollout_id, self.rollout_buffer.rollout_id, len(batch.obs))]
+        return super().compute_loss(batch)
 
 
 def test_every_update_uses_the_latest_rollout_and_every_rollout_follows_all_updates_before_it():
@@ -32,10 +36,12 @@ def test_every_update_uses_the_latest_rollout_and_every_rollout_follows_all_upda
     fit(module)
     per_rollout = 3 * 4
     rollouts = 96 // 16
-    # The minibatch of every update came from the rollout that is current at that update...
-    assert all(batch_id == current for batch_id, current in module.used)
+    # Every Lightning batch is one whole rollout, each rollout served once, in order...
+    assert module.batches == [(r, 16) for r in range(1, rollouts + 1)]
+    # ...the minibatch of every update came from the rollout that is current at that update...
+    assert all(batch_id == current and size == 4 for batch_id, current, size in module.used)
     # ...every rollout is used for exactly update_epochs * num_minibatches updates, in order...
-    assert [batch_id for batch_id, _ in module.used] == [
+    assert [batch_id for batch_id, _, _ in module.used] == [
         r for r in range(1, rollouts + 1) for _ in range(per_rollout)
     ]
     # ...and rollout k + 1 was collected by the policy after all k * per_rollout updates.
@@ -43,7 +49,16 @@ def test_every_update_uses_the_latest_rollout_and_every_rollout_follows_all_upda
     assert module.env_steps == 96
 
 
-def test_the_dataset_refuses_to_serve_a_rollout_that_was_replaced_mid_iteration():
+def test_a_batch_from_an_older_rollout_is_refused():
+    L.seed_everything(0)
+    module = lit_rl.PPO("CartPole-v1", num_envs=2, num_steps=8, total_env_steps=32, **TINY)
+    fit(module)
+    stale = module.rollout_buffer.batch()._replace(rollout_id=module.rollout_buffer.rollout_id - 1)
+    with pytest.raises(RuntimeError, match="training_step got rollout 1, but rollout 2 is the current one"):
+        module.training_step(stale, 0)
+
+
+def test_the_dataset_serves_each_complete_rollout_once_whole():
     buffer = RolloutBuffer(num_steps=2, num_envs=2, observation_shape=(1,))
 
     def collect():
@@ -53,17 +68,18 @@ def test_the_dataset_refuses_to_serve_a_rollout_that_was_replaced_mid_iteration(
             buffer.add(ones[:, None], ones, torch.zeros(2), torch.zeros(2), ones, ones < 0, ones < 0, ones > 0)
         buffer.compute_returns(torch.zeros(2), 0.99, 0.95)
 
-    dataset = RolloutDataset(buffer, update_epochs=2, num_minibatches=2)
+    dataset = RolloutDataset(buffer)
     with pytest.raises(RuntimeError, match="before a complete rollout"):
         next(iter(dataset))
     collect()
-    batches = iter(dataset)
-    assert next(batches).rollout_id == 1
-    collect()  # a new rollout while the old iterator is still being drawn from
-    with pytest.raises(RuntimeError, match="rollout 1 was replaced by rollout 2"):
-        next(batches)
-    assert [b.rollout_id for b in dataset] == [2, 2, 2, 2]
-    with pytest.raises(RuntimeError, match="rollout 2 was already served"):
+    (batch,) = list(dataset)
+    assert batch.rollout_id == 1 and batch.obs.shape == (4, 1) and batch.returns.shape == (4,)
+    with pytest.raises(RuntimeError, match="rollout 1 was already served"):
+        next(iter(dataset))
+    collect()
+    assert [b.rollout_id for b in dataset] == [2]
+    buffer.reset()  # a new rollout has started but is not complete
+    with pytest.raises(RuntimeError, match="before a complete rollout"):
         next(iter(dataset))
 
 
@@ -96,3 +112,26 @@ def test_collector_stores_the_final_observation_on_reset_rows_and_bootstraps_tru
     rows, envs = np.nonzero(buffer.terminated.numpy())
     assert np.allclose(advantages[rows, envs], 1.0)
     assert not np.any(advantages[~valid])
+
+
+@pytest.mark.filterwarnings(r"ignore:Trainer\(max_epochs=2\) stops training")
+@pytest.mark.parametrize("limit", [dict(max_epochs=2), dict(max_steps=2 * 2 * 2)])
+def test_the_trainers_own_limits_stop_training_without_collecting_an_unused_rollout(limit):
+    L.seed_everything(0)
+    module = RecordingPPO(
+        "CartPole-v1", num_envs=2, num_steps=8, total_env_steps=10**6, update_epochs=2, num_minibatches=2, **TINY
+    )
+    trainer = L.Trainer(
+        logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False, **limit
+    )
+    trainer.fit(module)
+    # Two rollouts of 16 env steps, each learned from in 2 x 2 optimizer steps; no third rollout collected.
+    assert module.env_steps == 32 and trainer.global_step == 8
+    assert [rollout for rollout, _ in module.collected] == [1, 2]
+
+
+def test_max_epochs_short_of_total_env_steps_warns_that_an_epoch_is_one_rollout():
+    module = lit_rl.PPO(num_envs=2, num_steps=8, total_env_steps=64, **TINY)
+    with pytest.warns(UserWarning, match=r"Trainer\(max_epochs=2\) stops training after 32 env steps \(one epoch is"):
+        L.Trainer(max_epochs=2, logger=False, enable_checkpointing=False, enable_progress_bar=False).fit(module)
+    assert module.env_steps == 32

@@ -6,6 +6,7 @@ hyperparameters in ``__init__`` and its loss in ``compute_loss``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import lightning as L
@@ -38,11 +39,14 @@ from lit_rl.seeding import run_seed
 
 
 class OnPolicyModule(L.LightningModule):
-    """Base of the on-policy algorithms; one training epoch is one rollout.
+    """Base of the on-policy algorithms; one training epoch is one rollout, served as one batch.
 
-    A subclass calls ``self.save_hyperparameters(ignore=["optimizer"])`` and then
+    ``training_step`` runs all of a rollout's updates itself (manual optimization): ``update_epochs``
+    shuffled passes of ``num_minibatches`` minibatches, one optimizer step each, so
+    ``trainer.global_step`` counts those optimizer steps. A subclass calls
+    ``self.save_hyperparameters(ignore=["optimizer"])`` and then
     ``self.init_on_policy(optimizer, update_epochs, num_minibatches)`` in its ``__init__`` and
-    implements ``compute_loss(batch) -> (loss, metrics)``.
+    implements ``compute_loss(batch) -> (loss, metrics)``; it may override ``stop_updates``.
     """
 
     def init_on_policy(self, optimizer: OptimizerCallable, update_epochs: int, num_minibatches: int) -> None:
@@ -72,6 +76,7 @@ class OnPolicyModule(L.LightningModule):
         check_positive("eval_interval", hp.eval_interval)
         self.optimizer_factory = optimizer
         self.update_epochs, self.num_minibatches = update_epochs, num_minibatches
+        self.automatic_optimization = False  # training_step runs the rollout's minibatch updates
         # Built here so that bad values stop the run before any env exists; see configure_callbacks.
         self.default_callbacks = [RolloutCollector(hp.num_envs, hp.num_steps, hp.total_env_steps)]
         if hp.get("record_video"):
@@ -109,9 +114,8 @@ class OnPolicyModule(L.LightningModule):
                 self.action_space.shape if continuous else (),
                 torch.float32 if continuous else torch.int64,
             )
-            self.rollout_dataset = RolloutDataset(
-                self.rollout_buffer, self.update_epochs, self.num_minibatches, seed=run_seed() + rank
-            )
+            self.rollout_dataset = RolloutDataset(self.rollout_buffer)
+            self.shuffle_generator = torch.Generator().manual_seed(run_seed() + rank)
             self.warn_if_max_epochs_ends_training_early()
 
     def warn_if_max_epochs_ends_training_early(self) -> None:
@@ -132,6 +136,14 @@ class OnPolicyModule(L.LightningModule):
             self.eval_env = None
 
     def configure_callbacks(self) -> list[L.Callback]:
+        # Lightning calls this before it checks the Trainer's configuration: its own error about
+        # gradient clipping under manual optimization would not name the hyperparameter to use.
+        clip = self.trainer.gradient_clip_val
+        if self.trainer.state.fn == "fit" and clip:
+            raise ValueError(
+                f"--trainer.gradient_clip_val={clip} is not used by {type(self).__name__}: it clips gradients "
+                f"itself. Remove it and pass --model.max_grad_norm={clip} (the global gradient-norm limit) instead."
+            )
         return callbacks_not_given(self, self.default_callbacks)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
@@ -190,43 +202,70 @@ class OnPolicyModule(L.LightningModule):
         """Env steps taken before the current rollout: the clock of the annealing schedules."""
         return self.env_steps - self.rollout_env_steps()
 
-    def compute_loss(self, batch: RolloutBatch) -> tuple[Tensor | None, dict[str, Tensor]]:
+    def compute_loss(self, batch: RolloutBatch) -> tuple[Tensor, dict[str, Tensor]]:
         raise NotImplementedError
 
-    def training_step(self, batch: RolloutBatch, batch_idx: int) -> Tensor | None:
+    def stop_updates(self, metrics: dict[str, Tensor]) -> bool:
+        """Whether to skip the rest of this rollout's updates after the one that gave ``metrics``."""
+        return False
+
+    def minibatches(self, batch: RolloutBatch) -> Iterator[RolloutBatch]:
+        """``update_epochs`` passes over the rollout, each in ``num_minibatches`` shuffled minibatches."""
+        size = len(batch.valid) // self.num_minibatches
+        for _ in range(self.update_epochs):
+            if self.num_minibatches == 1:  # the losses are means: a permutation would change nothing
+                yield batch
+                continue
+            order = torch.randperm(len(batch.valid), generator=self.shuffle_generator).to(batch.valid.device)
+            for start in range(0, len(order), size):
+                yield batch.rows(order[start : start + size])
+
+    def training_step(self, batch: RolloutBatch, batch_idx: int) -> None:
+        """All of one rollout's updates: ``update_epochs`` shuffled passes of ``num_minibatches`` each."""
         if batch.rollout_id != self.rollout_buffer.rollout_id:
             raise RuntimeError(
-                f"training_step got a minibatch of rollout {batch.rollout_id}, but rollout "
-                f"{self.rollout_buffer.rollout_id} is the current one: on-policy data went stale."
+                f"training_step got rollout {batch.rollout_id}, but rollout {self.rollout_buffer.rollout_id} "
+                "is the current one: on-policy data went stale."
             )
         hp = self.hparams
+        opt = self.optimizers()
         if hp.anneal_lr:
             lr = linear_schedule(hp.learning_rate, 0.0, hp.total_env_steps, self.progress_env_steps())
-            for group in self.trainer.optimizers[0].param_groups:
+            for group in opt.param_groups:
                 group["lr"] = lr
-        loss, metrics = self.compute_loss(batch)
-        if loss is not None and not torch.isfinite(loss):
+        first_step = self.global_step
+        losses, metrics = [], {}
+        for minibatch in self.minibatches(batch):
+            loss, step_metrics = self.compute_loss(minibatch)
+            opt.zero_grad(set_to_none=True)
+            self.manual_backward(loss)
+            opt.step()  # clips the gradients first: see on_before_optimizer_step
+            losses.append(loss.detach())
+            for name, value in step_metrics.items():
+                metrics.setdefault(name, []).append(value.detach())
+            if self.stop_updates(step_metrics):
+                break
+        losses = torch.stack(losses)
+        finite = torch.isfinite(losses)
+        if not finite.all():  # checked before on_train_batch_end, where checkpoints may be saved
+            bad = int(finite.logical_not().nonzero()[0])
             raise FloatingPointError(
-                f"train/loss became {loss.item()} at gradient step {self.global_step} (env step "
+                f"train/loss became {losses[bad].item()} at gradient step {first_step + bad} (env step "
                 f"{self.env_steps}); training stopped and the last saved checkpoint was left as it was. "
                 "Try a lower learning_rate or a smaller max_grad_norm."
             )
         if self.trainer._logger_connector.should_update_logs:
-            if loss is not None:
-                self.log("train/loss", loss)
-            for name, value in metrics.items():
-                self.log(f"train/{name}", value)
+            # Means over the updates this rollout ran, as Stable-Baselines3 logs them.
+            self.log("train/loss", losses.mean())
+            for name, values in metrics.items():
+                self.log(f"train/{name}", torch.stack(values).mean())
             self.log("train/explained_variance", self.rollout_explained_variance)
-            self.log("train/learning_rate", self.trainer.optimizers[0].param_groups[0]["lr"])
-        return loss
+            self.log("train/learning_rate", opt.param_groups[0]["lr"])
 
-    def configure_gradient_clipping(
-        self, optimizer: torch.optim.Optimizer, gradient_clip_val: float | None = None,
-        gradient_clip_algorithm: str | None = None,
-    ) -> None:
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        # Lightning calls this after backward and after unscaling mixed-precision gradients.
         if self.hparams.max_grad_norm is not None:  # global norm over all parameters, as in PPO
             torch.nn.utils.clip_grad_norm_(self.parameters(), self.hparams.max_grad_norm)
-        self.clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
 
     # ----------------------------------------------------------------- evaluation
     def val_dataloader(self) -> DataLoader:

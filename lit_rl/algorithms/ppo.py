@@ -26,7 +26,7 @@ from lit_rl.schedules import linear_schedule
 class PPO(OnPolicyModule):
     """PPO: several epochs of minibatch updates per rollout, the policy change held back by clipping.
 
-    Each training epoch is one rollout of ``num_steps`` x ``num_envs`` env steps, served as
+    Each training epoch is one rollout of ``num_steps`` x ``num_envs`` env steps, learned from in
     ``update_epochs`` shuffled passes of ``num_minibatches`` minibatches. Env steps are counted over
     all sub-environments and all processes; ``total_env_steps``, ``eval_interval`` and the
     annealing schedules are in those global env steps.
@@ -98,11 +98,9 @@ class PPO(OnPolicyModule):
             check_positive("target_kl", target_kl)
         self.save_hyperparameters(ignore=["optimizer"])
         self.init_on_policy(optimizer, update_epochs, num_minibatches)
-        self.kl_stopped_rollout = -1  # id of the rollout whose updates target_kl has stopped
 
     def compute_loss(self, batch: RolloutBatch) -> tuple[Tensor, dict[str, Tensor]]:
         hp = self.hparams
-        skipped = batch.rollout_id == self.kl_stopped_rollout  # optimizer_step will not apply this one
         clip = hp.clip_coef
         if hp.anneal_clip:
             clip = linear_schedule(hp.clip_coef, 0.0, hp.total_env_steps, self.progress_env_steps())
@@ -113,24 +111,18 @@ class PPO(OnPolicyModule):
         ratio = log_ratio.exp()
         # Averaged over processes, so that under DDP every rank stops at the same minibatch.
         kl = self.trainer.strategy.reduce(approx_kl(log_ratio, mask), reduce_op="mean")
-        metrics = {"approx_kl": kl, "clip_fraction": clip_fraction(ratio, clip, mask)}
-        if hp.target_kl is not None and kl > hp.target_kl and not skipped:
-            # This minibatch's update still applies (as in CleanRL); the rest of the rollout's are skipped.
-            self.kl_stopped_rollout = batch.rollout_id
-            self.rollout_dataset.stop_serving(batch.rollout_id)
         advantages = normalize(batch.advantages, mask) if hp.norm_adv else batch.advantages
         policy_loss = clipped_surrogate_loss(ratio, advantages, clip, mask)
         v_loss = value_loss(values, batch.returns, batch.values, clip if hp.clip_vloss else None, mask)
         entropy = masked_mean(dist.entropy(), mask)
         loss = policy_loss + hp.vf_coef * v_loss - hp.ent_coef * entropy
-        metrics.update(policy_loss=policy_loss, value_loss=v_loss, entropy=entropy)
-        metrics["clip_coef"] = torch.tensor(clip)
-        return loss, {} if skipped else metrics
+        metrics = {
+            "policy_loss": policy_loss, "value_loss": v_loss, "entropy": entropy, "approx_kl": kl,
+            "clip_fraction": clip_fraction(ratio, clip, mask), "clip_coef": torch.tensor(clip),
+        }
+        return loss, metrics
 
-    def optimizer_step(self, epoch: int, batch_idx: int, optimizer: Any, optimizer_closure: Any = None) -> None:
-        if self.kl_stopped_rollout == self.rollout_buffer.rollout_id:
-            # target_kl reached: run the forward and backward (DDP needs every rank's), skip the update.
-            # (A None loss would skip it too, but Lightning refuses that under DDP.)
-            optimizer_closure()
-            return
-        optimizer.step(closure=optimizer_closure)
+    def stop_updates(self, metrics: dict[str, Tensor]) -> bool:
+        # The update of this minibatch has applied (as in CleanRL); the rest of the rollout's are skipped.
+        # Every DDP rank decides alike: the KL is averaged over the ranks.
+        return self.hparams.target_kl is not None and bool(metrics["approx_kl"] > self.hparams.target_kl)

@@ -12,13 +12,12 @@ class RolloutCollector(EnvStepping):
     """Fills the module's rollout buffer with ``num_steps`` vector-env steps before each training epoch.
 
     Lightning creates a training epoch's batch iterator, and draws its first batch, before
-    ``on_train_start``/``on_train_epoch_start`` run for the first epoch, and draws every batch one
-    step ahead. So the first rollout is collected in ``on_fit_start`` and each later one in
-    ``on_train_epoch_end``, after the last update on the previous rollout: every minibatch of an
-    epoch comes from the rollout collected just before it, by the policy as it was then. Training
-    stops when one more rollout would take more than ``total_env_steps`` env steps (counted over
-    all sub-environments and all ranks, in ``pl_module.env_steps``); the first rollout is always
-    collected.
+    ``on_train_start``/``on_train_epoch_start`` run for the first epoch. So the first rollout is
+    collected in ``on_fit_start`` and each later one in ``on_train_epoch_end``, after the last update
+    on the previous rollout: an epoch's one batch is the rollout collected just before it, by the
+    policy as it was then. Training stops when one more rollout would take more than
+    ``total_env_steps`` env steps (counted over all sub-environments and all ranks, in
+    ``pl_module.env_steps``); the first rollout is always collected.
 
     The module provides ``hparams.env_id``, ``hparams.env_kwargs`` (optional), ``rollout_buffer``,
     ``env_steps``, ``act(obs) -> (env_actions, actions, logprobs, values)`` and
