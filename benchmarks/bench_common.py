@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import platform
@@ -131,14 +132,15 @@ class EvalClock:
         return wrapper
 
 
-def snapshot_config(name: str, folder: str | Path) -> Path:
-    """Copy ``configs/<name>`` into ``folder`` and return the copy.
+def snapshot_config(name: str | Path, folder: str | Path) -> Path:
+    """Copy the config ``name`` (a path, or a file name in ``configs/``) into ``folder``; return the copy.
 
     A benchmark reads its configs once, at its start: a config edited while it runs (the working
     tree is shared) must not change the settings halfway through a series of runs.
     """
-    copy = Path(folder) / name
-    copy.write_text((CONFIGS / name).read_text())
+    source = Path(name) if Path(name).is_file() else CONFIGS / name
+    copy = Path(folder) / source.name
+    copy.write_text(source.read_text())
     return copy
 
 
@@ -170,6 +172,14 @@ class patch_evaluation:  # noqa: N801  (a context manager used like a function)
     def __exit__(self, *exc: object) -> None:
         for module in self.modules:
             module.evaluate_episodes = self.original
+
+
+def optimizer_from_config(model_args: dict[str, Any]) -> tuple[type, dict[str, Any]]:
+    """The optimizer class and its keyword arguments, as the YAML gives them (default: Adam)."""
+    spec = model_args.get("optimizer", "torch.optim.Adam")
+    path, kwargs = (spec, {}) if isinstance(spec, str) else (spec["class_path"], dict(spec.get("init_args", {})))
+    module, name = path.rsplit(".", 1)
+    return getattr(importlib.import_module(module), name), kwargs
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:

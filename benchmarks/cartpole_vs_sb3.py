@@ -29,7 +29,6 @@ removed without patching SB3 are listed at those functions.
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 import tempfile
 import time
@@ -48,6 +47,7 @@ from bench_common import (  # noqa: E402
     machine,
     machine_line,
     merge_reports,
+    optimizer_from_config,
     patch_evaluation,
     quiet,
     snapshot_config,
@@ -65,14 +65,6 @@ OVERRIDES: dict[str, Any] = {}  # --total-env-steps (a quick smoke run); applied
 def load_config(algo: str) -> tuple[dict[str, Any], dict[str, Any]]:
     config = yaml.safe_load(CONFIG_FILES[algo].read_text())
     return {**config["model"]["init_args"], **OVERRIDES}, config.get("trainer", {})
-
-
-def optimizer_from_config(model_args: dict[str, Any]) -> tuple[type, dict[str, Any]]:
-    """The optimizer class and its keyword arguments, as the YAML gives them (default: Adam)."""
-    spec = model_args.get("optimizer", "torch.optim.Adam")
-    path, kwargs = (spec, {}) if isinstance(spec, str) else (spec["class_path"], dict(spec.get("init_args", {})))
-    module, name = path.rsplit(".", 1)
-    return getattr(importlib.import_module(module), name), kwargs
 
 
 # ---------------------------------------------------------------------------------------- lit_rl
@@ -166,8 +158,9 @@ def sb3_dqn(env, seed: int):
       it samples; lit_rl's NStepReplayBuffer sums them when it stores. Same targets, work placed
       differently.
     - anneal_lr: SB3 sets the learning rate from its progress (env steps / total) before each
-      training round; lit_rl from its env-step counter before each gradient step. Same schedule.
-    Matched: Huber loss (smooth L1), Adam (eps 1e-8), grad-norm clipping (trainer.gradient_clip_val),
+      training round; lit_rl from its env-step counter before each round (Lightning batch). Same schedule.
+    Matched: Huber loss (smooth L1), the config's optimizer and its arguments (fused Adam), grad-norm
+    clipping (max_grad_norm), rounds of train_frequency env steps then gradient_steps gradient steps,
     ReLU MLP with default init, linear epsilon over exploration_fraction x total env steps with
     random actions during learning_starts, truncation bootstraps (handle_timeout_termination).
     """
@@ -185,7 +178,7 @@ def sb3_dqn(env, seed: int):
         train_freq=(a["train_frequency"], "step"), gradient_steps=a["gradient_steps"],
         target_update_interval=round(a["target_update_interval"] * vector_steps_per_gradient_step * a["num_envs"]),
         exploration_fraction=a["exploration_fraction"], exploration_initial_eps=a["start_e"],
-        exploration_final_eps=a["end_e"], max_grad_norm=trainer.get("gradient_clip_val") or np.inf,
+        exploration_final_eps=a["end_e"], max_grad_norm=a.get("max_grad_norm") or np.inf,
         policy_kwargs=dict(net_arch=list(a["hidden_sizes"]), activation_fn=torch.nn.ReLU,
                            optimizer_class=optimizer, optimizer_kwargs=optimizer_kwargs),
     )  # fmt: skip

@@ -8,10 +8,10 @@ epsilon-greedy action (linear schedule over ``exploration_fraction x total``) an
 ``lit_rl.NStepReplayBuffer`` when ``n_step > 1``, as lit_rl does), and every ``train_frequency`` env
 steps one ``sample``, a Double-DQN target (``lit_rl.td_targets.td_targets``), the Huber loss, Adam
 (learning rate annealed by env steps when ``anneal_lr``), grad-norm clipping
-(``trainer.gradient_clip_val``) and a hard target copy every ``target_update_interval`` gradient steps.
+(``max_grad_norm``) and a hard target copy every ``target_update_interval`` gradient steps.
 No evaluation. lit_rl runs the same number of env steps through ``LightningCLI`` and ``Trainer.fit``
 with evaluation off (a huge ``eval_interval`` and ``--trainer.limit_val_batches 0``). Two lit_rl variants are timed: as
-configured (TensorBoard logger, ``log_every_n_steps: 100``) and with ``--trainer.logger false``.
+configured (TensorBoard logger, the config's ``log_every_n_steps``) and with ``--trainer.logger false``.
 
 Repeats are interleaved (plain, lit_rl, lit_rl without logger, plain, ...); medians are reported.
 
@@ -45,6 +45,7 @@ from bench_common import (  # noqa: E402
     EvalClock,
     machine,
     machine_line,
+    optimizer_from_config,
     patch_evaluation,
     quiet,
     snapshot_config,
@@ -65,7 +66,8 @@ def plain_dqn(total_env_steps: int, seed: int) -> dict[str, Any]:
     from lit_rl.td_targets import td_targets
 
     config = yaml.safe_load(CONFIG.read_text())
-    hp, clip = config["model"]["init_args"], config["trainer"].get("gradient_clip_val")
+    hp = config["model"]["init_args"]
+    clip = hp.get("max_grad_norm")
     start, cpu_start = time.perf_counter(), time.process_time()
     torch.manual_seed(seed)
     env = make_vector_env(hp["env_id"], hp["num_envs"])
@@ -73,7 +75,8 @@ def plain_dqn(total_env_steps: int, seed: int) -> dict[str, Any]:
     space = env.single_observation_space
     q_network = MLP(int(np.prod(space.shape)), num_actions, hp["hidden_sizes"])
     target_network = copy.deepcopy(q_network).requires_grad_(False)
-    optimizer = torch.optim.Adam(q_network.parameters(), lr=hp["learning_rate"])
+    optimizer_class, optimizer_kwargs = optimizer_from_config(hp)
+    optimizer = optimizer_class(q_network.parameters(), lr=hp["learning_rate"], **optimizer_kwargs)
     buffer = ReplayBuffer(hp["buffer_size"], space.shape, space.dtype, seed=seed)
     if hp.get("n_step", 1) > 1:  # n-step returns, summed when stored, as lit_rl.DQN does
         buffer = NStepReplayBuffer(buffer, hp["n_step"], hp["gamma"], num_envs)
@@ -179,6 +182,7 @@ def profile(variant: str, steps: int, root: str, top: int = 25) -> str:
 
 def main_benchmark() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", type=Path, default=CONFIG, help="a DQN config (default: %(default)s)")
     parser.add_argument("--env-steps", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--only", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
@@ -190,7 +194,7 @@ def main_benchmark() -> None:
     global CONFIG
     import lit_rl.algorithms.dqn  # noqa: F401  import the package once, at the start: see snapshot_config
 
-    CONFIG = snapshot_config(CONFIG.name, tempfile.mkdtemp(prefix="lit_rl_bench_configs_"))
+    CONFIG = snapshot_config(args.config, tempfile.mkdtemp(prefix="lit_rl_bench_configs_"))
     payload = {"benchmark": "dqn_plain_pytorch", "machine": machine(), "env_steps": args.env_steps,
                "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                "config": CONFIG.read_text(), "runs": []}  # fmt: skip
@@ -203,7 +207,7 @@ def main_benchmark() -> None:
                 write_json(args.out, payload)
         profiles = {v: profile(v, args.cprofile, root) for v in args.only} if args.cprofile else {}
     lines = [
-        f"DQN CartPole-v1 (configs/dqn_cartpole.yaml), {args.env_steps:,} env steps, no evaluation, "
+        f"DQN CartPole-v1 ({args.config}), {args.env_steps:,} env steps, no evaluation, "
         f"{args.repeats} interleaved repeats. Cells: median (min–max). Wall-clock rates follow the machine's "
         "load; CPU-time rates (process CPU seconds, all threads) are what the loop itself costs.",
         "",

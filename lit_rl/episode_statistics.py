@@ -51,7 +51,8 @@ class EpisodeStatistics:
             # mean again at every later log step of the epoch, even when no episode finished.
             metrics = {"rollout/episodic_return": mean_return.item(), "rollout/episodic_length": mean_length.item()}
             for logger in pl_module.loggers:
-                logger.log_metrics(metrics, step=pl_module.trainer.global_step)
+                # The step Lightning gives self.log's metrics, so that all curves share one x-axis.
+                logger.log_metrics(metrics, step=pl_module.trainer.fit_loop.epoch_loop._batches_that_stepped)
             pl_module.log("rollout/episodic_return", metrics["rollout/episodic_return"], prog_bar=True, logger=False)
             pl_module.log("rollout/episodic_length", metrics["rollout/episodic_length"], logger=False)
         self.returns.reset()

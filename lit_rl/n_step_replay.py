@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections import deque
-
 import numpy as np
 
 from lit_rl.checks import check_positive, check_unit_interval
@@ -29,31 +27,47 @@ class NStepReplayBuffer:
     def __init__(self, buffer: ReplayBuffer, n_step: int, gamma: float, num_envs: int) -> None:
         check_positive("n_step", n_step)
         check_unit_interval("gamma", gamma)
+        check_positive("num_envs", num_envs)
         self.buffer = buffer
         self.n_step = n_step
         self.discounts = gamma ** np.arange(n_step)
-        self.pending = [deque() for _ in range(num_envs)]
+        # returns_from[j] @ rewards[:k] is the discounted sum of rewards j..k-1 (zeros below the diagonal).
+        self.returns_from = np.triu(gamma ** (np.arange(n_step)[None, :] - np.arange(n_step)[:, None]))
+        # Each sub-environment's pending transitions, oldest first, in slots [0, pending[i]) of row i.
+        self.obs = np.zeros((num_envs, n_step, *buffer.obs.shape[1:]), dtype=buffer.obs.dtype)
+        self.actions = np.zeros((num_envs, n_step, *buffer.actions.shape[1:]), dtype=buffer.actions.dtype)
+        self.rewards = np.zeros((num_envs, n_step))
+        self.pending = np.zeros(num_envs, dtype=np.int64)
 
     def add(self, obs, actions, rewards, next_obs, terminated, truncated, valid=None) -> None:
-        rows = []
-        for i, window in enumerate(self.pending):
-            if valid is not None and not valid[i]:
-                continue
-            window.append((np.array(obs[i]), actions[i], float(rewards[i])))
-            if terminated[i] or truncated[i]:
-                while window:
-                    rows.append(self._leave(window, next_obs[i], terminated[i], truncated[i]))
-            elif len(window) == self.n_step:
-                rows.append(self._leave(window, next_obs[i], False, False))
-        if rows:
-            columns = [np.stack(column) for column in zip(*rows, strict=True)]
-            self.buffer.add(*columns[:6], n_steps=columns[6])
-
-    def _leave(self, window: deque, next_obs: np.ndarray, terminated: bool, truncated: bool) -> tuple:
-        rewards = np.array([reward for _, _, reward in window], dtype=np.float64)
-        discounted = float(rewards @ self.discounts[: len(window)])
-        obs, action, _ = window.popleft()
-        return obs, action, np.float32(discounted), next_obs, terminated, truncated, len(rewards)
+        envs = np.arange(len(self.pending)) if valid is None else np.flatnonzero(valid)
+        slots = self.pending[envs]
+        self.obs[envs, slots] = obs[envs]
+        self.actions[envs, slots] = actions[envs]
+        self.rewards[envs, slots] = rewards[envs]
+        self.pending[envs] += 1
+        ends = (terminated | truncated)[envs]
+        full = envs[~ends & (self.pending[envs] == self.n_step)]
+        columns = []
+        if len(full):  # the oldest transition now has its n rewards: store it, slide the window
+            columns.append((
+                self.obs[full, 0], self.actions[full, 0], self.rewards[full] @ self.discounts, next_obs[full],
+                np.zeros(len(full), bool), np.zeros(len(full), bool), np.full(len(full), self.n_step),
+            ))  # fmt: skip
+            for window in (self.obs, self.actions, self.rewards):
+                window[full, :-1] = window[full, 1:]
+            self.pending[full] -= 1
+        for i in envs[ends]:  # the episode ended: every pending transition is stored with the steps it has
+            k = self.pending[i]
+            columns.append((
+                self.obs[i, :k], self.actions[i, :k], self.returns_from[:k, :k] @ self.rewards[i, :k],
+                np.repeat(next_obs[i : i + 1], k, axis=0), np.full(k, terminated[i]), np.full(k, truncated[i]),
+                k - np.arange(k),
+            ))  # fmt: skip
+            self.pending[i] = 0
+        if columns:
+            merged = columns[0] if len(columns) == 1 else [np.concatenate(c) for c in zip(*columns, strict=True)]
+            self.buffer.add(*merged[:6], n_steps=merged[6])
 
     def sample(self, batch_size: int) -> ReplayBatch:
         return self.buffer.sample(batch_size)

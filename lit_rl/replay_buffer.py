@@ -26,6 +26,16 @@ class ReplayBatch(NamedTuple):
     truncated: Tensor
     n_steps: Tensor | None = None
 
+    def split(self, count: int) -> list[ReplayBatch]:
+        """``count`` minibatches of equal size, the rows in order (views, no copies)."""
+        if count == 1:
+            return [self]
+        size = len(self.obs) // count
+        return [
+            ReplayBatch(*(None if field is None else field[i * size : (i + 1) * size] for field in self))
+            for i in range(count)
+        ]
+
 
 class ReplayBuffer:
     """A fixed-capacity ring of transitions, sampled uniformly.

@@ -40,6 +40,23 @@ def test_hard_update_happens_only_every_interval():
     assert torch.equal(holder.target_network.weight, holder.q_network.weight)
 
 
+def test_an_interval_that_ends_inside_a_multi_step_batch_updates_at_its_end():
+    holder = Holder()
+    callback = TargetNetworkUpdate(target_update_interval=3, tau=1.0)
+    callback.on_train_batch_end(FakeTrainer(2), holder, None, None, 0)  # batches of 2 gradient steps
+    assert torch.all(holder.target_network.weight == 3.0)
+    callback.on_train_batch_end(FakeTrainer(4), holder, None, None, 0)  # step 3 was inside this batch
+    assert torch.equal(holder.target_network.weight, holder.q_network.weight)
+
+
+def test_polyak_intervals_ended_in_one_batch_compound():
+    holder = Holder()
+    callback = TargetNetworkUpdate(target_update_interval=1, tau=0.5)
+    callback.on_train_batch_end(FakeTrainer(2), holder, None, None, 0)
+    # Two Polyak steps toward the same online weights: 3 -> 2 -> 1.5, i.e. one step of 1 - 0.5**2.
+    assert torch.allclose(holder.target_network.weight, torch.full((1, 2), 1.5))
+
+
 def test_resumed_run_keeps_its_restored_target_network():
     holder = Holder()
     TargetNetworkUpdate().on_fit_start(FakeTrainer(global_step=500), holder)

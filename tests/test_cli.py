@@ -88,8 +88,9 @@ def test_ckpt_path_last_resumes_the_newest_run(tmp_path):
     ]
     first = main(["fit", *args, "--model.total_env_steps", "1200"])
     resumed = main(["fit", *args, "--ckpt_path", "last"])
-    # Resumed from the first run's last.ckpt: the counters continue (the budget is spent, so it stops at once).
-    assert resumed.trainer.global_step == first.trainer.global_step + 1
+    # Resumed from the first run's last.ckpt: the counters continue (the budget is spent, so it stops
+    # after one round of gradient steps).
+    assert resumed.trainer.global_step == first.trainer.global_step + first.model.hparams.gradient_steps
     assert resumed.model.env_steps > first.model.env_steps >= 1200
     with pytest.raises(ValueError, match="found no checkpoints/last"):
         main(["fit", *args[:2], "--trainer.default_root_dir", str(tmp_path / "empty"), "--ckpt_path", "last"])

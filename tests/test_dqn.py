@@ -28,10 +28,10 @@ def fit(module, tmp_path=None, max_steps=-1, callbacks=None):
 
 
 class RecordingDQN(lit_rl.DQN):
-    """Records the env-step counter seen by every gradient step."""
+    """Records, per training batch, the env-step counter and the gradient steps taken before it."""
 
     def training_step(self, batch, batch_idx):
-        self.seen_env_steps = getattr(self, "seen_env_steps", []) + [self.env_steps]
+        self.seen = getattr(self, "seen", []) + [(self.env_steps, self.global_step, len(batch.obs))]
         return super().training_step(batch, batch_idx)
 
 
@@ -66,11 +66,13 @@ def test_warmup_then_train_frequency_env_steps_per_gradient_round():
         **{**FAST, "learning_starts": 20},
     )
     fit(module)
-    seen = module.seen_env_steps
-    assert seen[0] == 20  # the whole warm-up happens before the first gradient step
-    # Two gradient steps per round of 3 vector steps x 2 envs.
-    assert seen[:7] == [20, 20, 26, 26, 32, 32, 38]
-    assert module.env_steps >= 100 and seen[-1] < 100
+    env_steps, gradient_steps, rows = zip(*module.seen, strict=True)
+    assert env_steps[0] == 20  # the whole warm-up happens before the first gradient step
+    # One batch per round: its 2 minibatches give 2 gradient steps, then 3 vector steps x 2 envs.
+    assert env_steps[:4] == (20, 26, 32, 38)
+    assert gradient_steps[:4] == (0, 2, 4, 6)
+    assert set(rows) == {2 * FAST["batch_size"]}
+    assert module.env_steps >= 100 and env_steps[-1] < 100
 
 
 def test_short_fit_then_load_from_checkpoint_gives_a_working_agent(tmp_path):
@@ -100,6 +102,8 @@ def test_short_fit_then_load_from_checkpoint_gives_a_working_agent(tmp_path):
         (dict(num_envs=0), "num_envs=0 is invalid: it must be > 0"),
         (dict(loss="l1"), "loss='l1' is invalid: choose one of 'huber', 'mse'"),
         (dict(n_step=0), r"n_step=0 is invalid: it must lie in \[1, 255\]"),
+        (dict(gradient_steps=0), "gradient_steps=0 is invalid: it must be > 0"),
+        (dict(max_grad_norm=0.0), "max_grad_norm=0.0 is invalid: it must be > 0"),
     ],
 )
 def test_bad_arguments_stop_before_anything_runs(kwargs, message):
@@ -113,6 +117,29 @@ def test_continuous_actions_are_rejected_before_any_env_step(tmp_path):
         fit(module, tmp_path, callbacks=[ModelCheckpoint(dirpath=tmp_path)])
     assert module.env_steps == 0
     assert not list(tmp_path.glob("*.ckpt"))
+
+
+def test_trainer_gradient_clipping_is_refused_with_a_pointer_to_max_grad_norm(tmp_path):
+    module = lit_rl.DQN("CartPole-v1", total_env_steps=100, **FAST)
+    trainer = L.Trainer(gradient_clip_val=10.0, logger=False, enable_progress_bar=False, default_root_dir=tmp_path)
+    with pytest.raises(ValueError, match=r"gradient_clip_val=10.0 is not used by DQN.*--model.max_grad_norm=10.0"):
+        trainer.fit(module)
+    assert module.env_steps == 0
+
+
+def test_max_grad_norm_clips_every_gradient_step():
+    L.seed_everything(0)
+    norms = []
+
+    class ClipRecordingDQN(lit_rl.DQN):
+        def on_before_optimizer_step(self, optimizer):
+            super().on_before_optimizer_step(optimizer)
+            norms.append(torch.nn.utils.get_total_norm([p.grad for p in self.q_network.parameters()]).item())
+
+    module = ClipRecordingDQN("CartPole-v1", total_env_steps=200, max_grad_norm=1e-3, gradient_steps=2, **FAST)
+    trainer = fit(module)
+    assert len(norms) == trainer.global_step > 0
+    assert max(norms) <= 1e-3 * (1 + 1e-4)
 
 
 class PoisonedDQN(lit_rl.DQN):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +16,10 @@ from lit_rl.evaluation import evaluate_episodes
 from lit_rl.seeding import run_seed
 
 EVAL_SEED_OFFSET = 1_000_000  # evaluation episodes never share seeds with training envs
+
+# lit_rl's modules optimize manually. A checkpoint at global_step N then holds the weights after N
+# optimizer steps, which is what the step in its name says; Lightning's warning about it is noise.
+warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization", category=UserWarning)
 
 
 def open_evaluation_env(module: L.LightningModule) -> tuple[gym.vector.VectorEnv | None, spaces.Space, spaces.Space]:
@@ -52,6 +57,20 @@ def callbacks_not_given(module: L.LightningModule, defaults: list[L.Callback]) -
     """The default callbacks whose class the Trainer was not given: a Trainer's (e.g. YAML's) one wins."""
     given = module.trainer.callbacks if module._trainer is not None else []
     return [c for c in defaults if not any(isinstance(g, type(c)) for g in given)]
+
+
+def reject_trainer_gradient_clipping(module: L.LightningModule) -> None:
+    """Refuse ``Trainer(gradient_clip_val=...)``: the module clips its own gradients (``max_grad_norm``).
+
+    lit_rl's modules optimize manually (several gradient steps per Lightning batch), and Lightning
+    does not clip gradients for manual optimization.
+    """
+    clip = module.trainer.gradient_clip_val if module._trainer is not None else None
+    if clip:
+        raise ValueError(
+            f"--trainer.gradient_clip_val={clip} is not used by {type(module).__name__}: it clips gradients "
+            f"itself. Remove it and pass --model.max_grad_norm={clip} (the global gradient-norm limit) instead."
+        )
 
 
 def checkpoint_record(module: L.LightningModule, checkpoint: dict[str, Any]) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from lit_rl.algorithms.common import (
     evaluate_and_log,
     open_evaluation_env,
     recorded_observation_space,
+    reject_trainer_gradient_clipping,
 )
 from lit_rl.callbacks.epsilon_decay import EpsilonDecay
 from lit_rl.callbacks.evaluation_video import EvaluationVideo
@@ -47,7 +48,10 @@ class DQN(L.LightningModule):
 
     Env steps are counted over all sub-environments and all processes; ``total_env_steps``,
     ``learning_starts``, ``eval_interval`` and the epsilon schedule are in those global env steps.
-    ``train_frequency`` counts vector-env steps of one process, as in Stable-Baselines3.
+    Training alternates rounds as in Stable-Baselines3: ``train_frequency`` vector-env steps of each
+    process, then ``gradient_steps`` gradient steps. One Lightning batch is one round: it holds the
+    round's ``gradient_steps`` minibatches, and ``training_step`` takes the gradient steps itself
+    (manual optimization), so Lightning's per-batch work is paid once per round.
 
     Args:
         env_id: gymnasium environment id, e.g. ``CartPole-v1``; it must have discrete actions.
@@ -62,7 +66,8 @@ class DQN(L.LightningModule):
         gamma: discount factor in ``[0, 1]``.
         learning_starts: random-action env steps that fill the buffer before learning starts.
         train_frequency: vector-env steps between rounds of gradient steps.
-        gradient_steps: gradient steps per round.
+        gradient_steps: gradient steps per round (one Lightning batch).
+        max_grad_norm: clip the gradients' global norm to this value before each step (``None``: no clipping).
         target_update_interval: gradient steps between target-network updates.
         tau: target update factor: 1 copies the weights, less than 1 is Polyak averaging.
         start_e: initial epsilon of the epsilon-greedy policy.
@@ -96,6 +101,7 @@ class DQN(L.LightningModule):
         learning_starts: int = 1000,
         train_frequency: int = 1,
         gradient_steps: int = 1,
+        max_grad_norm: float | None = None,
         target_update_interval: int = 1000,
         tau: float = 1.0,
         start_e: float = 1.0,
@@ -134,11 +140,15 @@ class DQN(L.LightningModule):
         check_positive("eval_episodes", eval_episodes)
         check_positive("eval_interval", eval_interval)
         check_unit_interval("eval_epsilon", eval_epsilon)
+        check_positive("gradient_steps", gradient_steps)
+        if max_grad_norm is not None:
+            check_positive("max_grad_norm", max_grad_norm)
         self.save_hyperparameters(ignore=["optimizer"])
+        self.automatic_optimization = False  # gradient_steps optimizer steps per Lightning batch
         self.optimizer_factory = optimizer
         # Built here so that bad values stop the run before any env exists; see configure_callbacks.
         self.default_callbacks = [
-            ReplayCollector(num_envs, learning_starts, train_frequency, gradient_steps, total_env_steps),
+            ReplayCollector(num_envs, learning_starts, train_frequency, total_env_steps),
             EpsilonDecay(start_e, end_e, exploration_fraction, total_env_steps, schedule=exploration_schedule),
             TargetNetworkUpdate(target_update_interval, tau),
         ]
@@ -196,6 +206,7 @@ class DQN(L.LightningModule):
             self.eval_env = None
 
     def configure_callbacks(self) -> list[L.Callback]:
+        reject_trainer_gradient_clipping(self)  # here: Lightning calls this before its own checks
         return callbacks_not_given(self, self.default_callbacks)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
@@ -207,12 +218,11 @@ class DQN(L.LightningModule):
         """Epsilon-greedy actions for a batch of observations (one per sub-environment)."""
         rng = self.action_rng if rng is None else rng
         n = len(obs)
-        if epsilon >= 1.0:
+        explore = rng.random(n) < epsilon if 0.0 < epsilon < 1.0 else np.full(n, epsilon >= 1.0)
+        if explore.all():  # no forward pass when every env explores (the warm-up, early training)
             return rng.integers(self.num_actions, size=n)
-        q_values = self.q_network(torch.as_tensor(obs, device=self.device))
-        actions = q_values.argmax(dim=1).cpu().numpy()
-        if epsilon > 0.0:
-            explore = rng.random(n) < epsilon
+        actions = self.q_network(torch.as_tensor(obs, device=self.device)).argmax(dim=1).cpu().numpy()
+        if explore.any():
             actions = np.where(explore, rng.integers(self.num_actions, size=n), actions)
         return actions
 
@@ -223,9 +233,10 @@ class DQN(L.LightningModule):
     # ----------------------------------------------------------------- learning
     def train_dataloader(self) -> DataLoader:
         hp = self.hparams
-        env_steps_per_batch = hp.train_frequency * hp.num_envs * self.trainer.world_size / hp.gradient_steps
-        batches_per_epoch = max(1, round(hp.eval_interval / env_steps_per_batch))
-        dataset = ReplayDataset(self.replay_buffer, hp.batch_size, batches_per_epoch)
+        env_steps_per_round = hp.train_frequency * hp.num_envs * self.trainer.world_size
+        rounds_per_epoch = max(1, round(hp.eval_interval / env_steps_per_round))
+        # One batch per round: the round's gradient_steps minibatches, sampled in one gather.
+        dataset = ReplayDataset(self.replay_buffer, hp.batch_size * hp.gradient_steps, rounds_per_epoch)
         return DataLoader(dataset, batch_size=None, num_workers=0, pin_memory=self.device.type == "cuda")
 
     def on_train_batch_start(self, batch: ReplayBatch, batch_idx: int) -> None:
@@ -234,7 +245,8 @@ class DQN(L.LightningModule):
             for group in self.optimizers(use_pl_optimizer=False).param_groups:
                 group["lr"] = lr
 
-    def training_step(self, batch: ReplayBatch, batch_idx: int) -> Tensor:
+    def td_loss(self, batch: ReplayBatch) -> tuple[Tensor, Tensor]:
+        """The TD loss of one minibatch, and the Q-values of the actions taken."""
         q_values = self.q_network(batch.obs)
         q_taken = q_values.gather(1, batch.actions.long().unsqueeze(1)).squeeze(1).float()
         with torch.no_grad():
@@ -243,17 +255,37 @@ class DQN(L.LightningModule):
             targets = td_targets(
                 batch.rewards, batch.terminated, next_q_target, self.hparams.gamma, next_q_online, batch.n_steps
             )
-        loss = LOSSES[self.hparams.loss](q_taken, targets)
-        if not torch.isfinite(loss):
+        return LOSSES[self.hparams.loss](q_taken, targets), q_taken
+
+    def training_step(self, batch: ReplayBatch, batch_idx: int) -> Tensor:
+        optimizer = self.optimizers()
+        losses, q_means = [], []
+        for minibatch in batch.split(self.hparams.gradient_steps):
+            loss, q_taken = self.td_loss(minibatch)
+            optimizer.zero_grad(set_to_none=True)
+            self.manual_backward(loss)
+            optimizer.step()  # clips in on_before_optimizer_step; counts trainer.global_step
+            losses.append(loss.detach())
+            q_means.append(q_taken.detach().mean())
+        losses = torch.stack(losses)
+        finite = torch.isfinite(losses)
+        if not finite.all():  # checked once per round: no checkpoint is written before this batch ends
+            first = int((~finite).nonzero()[0])
             raise FloatingPointError(
-                f"train/loss became {loss.item()} at gradient step {self.global_step} (env step "
-                f"{self.env_steps}); training stopped and the last saved checkpoint was left as it was. "
-                "Try a lower learning_rate or gradient clipping (--trainer.gradient_clip_val)."
+                f"train/loss became {losses[first].item()} at gradient step {self.global_step - len(losses) + first} "
+                f"(env step {self.env_steps}); training stopped and the last saved checkpoint was left as it was. "
+                "Try a lower learning_rate or gradient clipping (--model.max_grad_norm)."
             )
+        loss = losses.mean()
         if self.trainer._logger_connector.should_update_logs:
             self.log("train/loss", loss)
-            self.log("train/q_values", q_taken.mean())
-        return loss
+            self.log("train/q_values", torch.stack(q_means).mean())
+        return loss  # the round's mean loss, detached: the gradient steps are taken
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        # Lightning calls this after unscaling mixed-precision gradients, so the norm is the true one.
+        if self.hparams.max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(self.q_network.parameters(), self.hparams.max_grad_norm)
 
     # ----------------------------------------------------------------- evaluation
     def val_dataloader(self) -> DataLoader:

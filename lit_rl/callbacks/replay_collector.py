@@ -15,8 +15,8 @@ class ReplayCollector(EnvStepping):
 
     Before the first gradient step it takes ``learning_starts`` env steps with uniformly random
     actions (in ``on_fit_start``: Lightning fetches the first batch right after that hook). Then,
-    after every ``gradient_steps`` gradient steps, it takes ``train_frequency`` vector-env steps
-    with ``pl_module.act(obs, pl_module.epsilon)``. Training stops once ``total_env_steps`` is
+    after every training batch (one round of the module's gradient steps), it takes
+    ``train_frequency`` vector-env steps with ``pl_module.act(obs, pl_module.epsilon)``. Training stops once ``total_env_steps`` is
     reached. Env steps are counted over all sub-environments and all ranks, in
     ``pl_module.env_steps``.
 
@@ -27,8 +27,7 @@ class ReplayCollector(EnvStepping):
         num_envs: sub-environments per process; env ``i`` of rank ``r`` is seeded
             ``seed + r * num_envs + i``.
         learning_starts: random-action env steps that fill the buffer before learning starts.
-        train_frequency: vector-env steps between rounds of gradient steps.
-        gradient_steps: gradient steps per round.
+        train_frequency: vector-env steps after each training batch.
         total_env_steps: stop training after this many env steps (``None``: never).
     """
 
@@ -37,18 +36,15 @@ class ReplayCollector(EnvStepping):
         num_envs: int = 1,
         learning_starts: int = 1000,
         train_frequency: int = 1,
-        gradient_steps: int = 1,
         total_env_steps: int | None = None,
     ) -> None:
         super().__init__(num_envs)
         check_non_negative("learning_starts", learning_starts)
         check_positive("train_frequency", train_frequency)
-        check_positive("gradient_steps", gradient_steps)
         if total_env_steps is not None:
             check_positive("total_env_steps", total_env_steps)
         self.learning_starts = learning_starts
         self.train_frequency = train_frequency
-        self.gradient_steps = gradient_steps
         self.total_env_steps = total_env_steps
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -74,9 +70,8 @@ class ReplayCollector(EnvStepping):
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
-        if trainer.global_step % self.gradient_steps == 0:
-            for _ in range(self.train_frequency):
-                self.step(pl_module, pl_module.epsilon)
+        for _ in range(self.train_frequency):
+            self.step(pl_module, pl_module.epsilon)
         if self.total_env_steps is not None and pl_module.env_steps >= self.total_env_steps:
             trainer.should_stop = True
 

@@ -26,7 +26,11 @@ def polyak_update(online: nn.Module, target: nn.Module, tau: float) -> None:
 class TargetNetworkUpdate(L.Callback):
     """Every ``target_update_interval`` gradient steps, move ``target_network`` toward ``q_network``.
 
-    ``tau=1`` copies the weights (Mnih et al. 2015); ``tau<1`` is Polyak averaging. The module must
+    ``tau=1`` copies the weights (Mnih et al. 2015); ``tau<1`` is Polyak averaging. Updates happen
+    after a training batch; when a batch takes several gradient steps (a round of DQN's
+    ``gradient_steps``, as Stable-Baselines3 updates between rounds too), an interval that ends
+    inside the batch is applied at its end, and ``k`` intervals at once as one Polyak step of
+    ``1 - (1 - tau) ** k``. The module must
     have ``q_network`` and ``target_network`` attributes. Under DDP every rank applies the same
     update to the same all-reduced weights, so the target networks stay identical without any
     communication (DDP does not synchronise parameters that have ``requires_grad=False``).
@@ -42,15 +46,21 @@ class TargetNetworkUpdate(L.Callback):
             raise ValueError(f"tau={tau!r} is invalid: it must lie in (0, 1].")
         self.target_update_interval = target_update_interval
         self.tau = tau
+        self.last_step = 0  # trainer.global_step at the previous update check
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # A fresh run starts with target == online (after DDP has broadcast rank 0's weights);
         # a resumed run keeps the target network restored from the checkpoint.
         if trainer.global_step == 0:
             polyak_update(pl_module.q_network, pl_module.target_network, tau=1.0)
+        self.last_step = trainer.global_step
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
-        if trainer.global_step % self.target_update_interval == 0:
-            polyak_update(pl_module.q_network, pl_module.target_network, self.tau)
+        step, interval = trainer.global_step, self.target_update_interval
+        intervals_ended = step // interval - self.last_step // interval
+        self.last_step = step
+        if intervals_ended > 0:
+            tau = 1.0 - (1.0 - self.tau) ** intervals_ended
+            polyak_update(pl_module.q_network, pl_module.target_network, tau)
