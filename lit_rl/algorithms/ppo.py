@@ -124,5 +124,4 @@ class PPO(OnPolicyModule):
 
     def stop_updates(self, metrics: dict[str, Tensor]) -> bool:
         # The update of this minibatch has applied (as in CleanRL); the rest of the rollout's are skipped.
-        # Every DDP rank decides alike: the KL is averaged over the ranks.
         return self.hparams.target_kl is not None and bool(metrics["approx_kl"] > self.hparams.target_kl)
