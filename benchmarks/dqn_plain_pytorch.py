@@ -182,7 +182,7 @@ def profile(variant: str, steps: int, root: str, top: int = 25) -> str:
 
 def main_benchmark() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", type=Path, default=CONFIG, help="a DQN config (default: %(default)s)")
+    parser.add_argument("--config", type=Path, default=CONFIGS / "dqn_cartpole.yaml", help="a DQN config")
     parser.add_argument("--env-steps", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--only", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))

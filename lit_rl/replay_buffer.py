@@ -31,10 +31,8 @@ class ReplayBatch(NamedTuple):
         if count == 1:
             return [self]
         size = len(self.obs) // count
-        return [
-            ReplayBatch(*(None if field is None else field[i * size : (i + 1) * size] for field in self))
-            for i in range(count)
-        ]
+        columns = [[None] * count if field is None else field.split(size) for field in self]
+        return [ReplayBatch(*row) for row in zip(*columns, strict=True)]
 
 
 class ReplayBuffer:

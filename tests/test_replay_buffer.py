@@ -76,3 +76,15 @@ def test_dataset_yields_the_configured_number_of_batches():
     batches = list(dataset)
     assert len(batches) == len(dataset) == 3
     assert all(b.obs.shape == (4, 3, 2) for b in batches)
+
+
+def test_a_batch_splits_into_equal_minibatches_in_row_order():
+    from lit_rl.replay_buffer import ReplayBatch
+
+    rows = torch.arange(6)
+    batch = ReplayBatch(rows[:, None].float(), rows, rows.float(), rows[:, None].float(), rows > 4, rows < 0)
+    first, second, third = batch.split(3)
+    assert first.actions.tolist() == [0, 1] and third.actions.tolist() == [4, 5]
+    assert second.obs.tolist() == [[2.0], [3.0]] and third.terminated.tolist() == [False, True]
+    assert third.n_steps is None
+    assert batch.split(1) == [batch]
