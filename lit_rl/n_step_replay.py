@@ -32,7 +32,8 @@ class NStepReplayBuffer:
         self.n_step = n_step
         self.discounts = gamma ** np.arange(n_step)
         # returns_from[j] @ rewards[:k] is the discounted sum of rewards j..k-1 (zeros below the diagonal).
-        self.returns_from = np.triu(gamma ** (np.arange(n_step)[None, :] - np.arange(n_step)[:, None]))
+        lag = np.arange(n_step)[None, :] - np.arange(n_step)[:, None]
+        self.returns_from = np.triu(gamma ** np.maximum(lag, 0))
         # Each sub-environment's pending transitions, oldest first, in slots [0, pending[i]) of row i.
         self.obs = np.zeros((num_envs, n_step, *buffer.obs.shape[1:]), dtype=buffer.obs.dtype)
         self.actions = np.zeros((num_envs, n_step, *buffer.actions.shape[1:]), dtype=buffer.actions.dtype)

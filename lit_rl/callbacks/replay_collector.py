@@ -16,9 +16,9 @@ class ReplayCollector(EnvStepping):
     Before the first gradient step it takes ``learning_starts`` env steps with uniformly random
     actions (in ``on_fit_start``: Lightning fetches the first batch right after that hook). Then,
     after every training batch (one round of the module's gradient steps), it takes
-    ``train_frequency`` vector-env steps with ``pl_module.act(obs, pl_module.epsilon)``. Training stops once ``total_env_steps`` is
-    reached. Env steps are counted over all sub-environments and all ranks, in
-    ``pl_module.env_steps``.
+    ``train_frequency`` vector-env steps with ``pl_module.act(obs, pl_module.epsilon)``. Training
+    stops once ``total_env_steps`` is reached. Env steps are counted over all sub-environments and
+    all ranks, in ``pl_module.env_steps``.
 
     The module provides ``hparams.env_id``, ``hparams.env_kwargs`` (optional),
     ``replay_buffer`` (with ``add``), ``act(obs, epsilon)``, ``epsilon`` and ``env_steps``.

@@ -28,7 +28,7 @@ class TargetNetworkUpdate(L.Callback):
 
     ``tau=1`` copies the weights (Mnih et al. 2015); ``tau<1`` is Polyak averaging. Updates happen
     after a training batch; when a batch takes several gradient steps (a round of DQN's
-    ``gradient_steps``, as Stable-Baselines3 updates between rounds too), an interval that ends
+    ``gradient_steps``; Stable-Baselines3 also updates between rounds), an interval that ends
     inside the batch is applied at its end, and ``k`` intervals at once as one Polyak step of
     ``1 - (1 - tau) ** k``. The module must
     have ``q_network`` and ``target_network`` attributes. Under DDP every rank applies the same
