@@ -84,7 +84,8 @@ def test_target_kl_stops_a_rollouts_updates_after_the_first_minibatch_over_it():
 
 def test_gradient_clip_val_is_refused_before_training_naming_max_grad_norm():
     module = lit_rl.PPO(num_envs=2, num_steps=8, total_env_steps=64, **TINY)
-    with pytest.raises(ValueError, match=r"--trainer.gradient_clip_val=0.5 is not used by PPO.* --model.max_grad_norm=0.5 "):
+    message = r"--trainer.gradient_clip_val=0.5 is not used by PPO.* --model.max_grad_norm=0.5 "
+    with pytest.raises(ValueError, match=message):
         fit(module, gradient_clip_val=0.5)
     assert module.rollout_buffer is None and module.env_steps == 0  # no env was stepped
 
