@@ -65,7 +65,8 @@ def reject_trainer_gradient_clipping(module: L.LightningModule) -> None:
     lit_rl's modules optimize manually (several gradient steps per Lightning batch), and Lightning
     does not clip gradients for manual optimization.
     """
-    clip = module.trainer.gradient_clip_val if module._trainer is not None else None
+    trainer = module._trainer
+    clip = trainer.gradient_clip_val if trainer is not None and trainer.state.fn == "fit" else None
     if clip:
         raise ValueError(
             f"--trainer.gradient_clip_val={clip} is not used by {type(module).__name__}: it clips gradients "

@@ -24,6 +24,7 @@ from lit_rl.algorithms.common import (
     evaluate_and_log,
     open_evaluation_env,
     recorded_observation_space,
+    reject_trainer_gradient_clipping,
 )
 from lit_rl.callbacks.evaluation_video import EvaluationVideo
 from lit_rl.callbacks.rollout_collector import RolloutCollector
@@ -136,14 +137,7 @@ class OnPolicyModule(L.LightningModule):
             self.eval_env = None
 
     def configure_callbacks(self) -> list[L.Callback]:
-        # Lightning calls this before it checks the Trainer's configuration: its own error about
-        # gradient clipping under manual optimization would not name the hyperparameter to use.
-        clip = self.trainer.gradient_clip_val
-        if self.trainer.state.fn == "fit" and clip:
-            raise ValueError(
-                f"--trainer.gradient_clip_val={clip} is not used by {type(self).__name__}: it clips gradients "
-                f"itself. Remove it and pass --model.max_grad_norm={clip} (the global gradient-norm limit) instead."
-            )
+        reject_trainer_gradient_clipping(self)  # here: Lightning calls this before its own checks
         return callbacks_not_given(self, self.default_callbacks)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
