@@ -1,7 +1,9 @@
 """Loss terms of policy-gradient methods, as pure functions of tensors.
 
-Every function takes an optional boolean ``mask`` of the rows that are real transitions (the
-next-step-autoreset rows of a rollout are not) and averages over those rows only.
+Every function takes an optional ``mask`` of the rows that are real transitions (the
+next-step-autoreset rows of a rollout are not) and averages over those rows only. The mask is
+boolean, or the float row weights ``mean_weights(mask)`` gives: a loss that takes several means over
+the same rows computes those once.
 """
 
 from __future__ import annotations
@@ -10,12 +12,22 @@ import torch
 from torch import Tensor
 
 
+def mean_weights(mask: Tensor) -> Tensor:
+    """Row weights that average over the rows where ``mask`` is True: ``mask / count`` (0 if there are none)."""
+    weights = mask.float()
+    return weights / weights.sum().clamp(min=1.0)
+
+
 def masked_mean(x: Tensor, mask: Tensor | None = None) -> Tensor:
-    """Mean of ``x`` over the rows where ``mask`` is True (0 if there are none)."""
+    """Mean of ``x`` over the rows where ``mask`` is True (0 if there are none).
+
+    >>> masked_mean(torch.tensor([1.0, 3.0, 100.0]), torch.tensor([True, True, False]))
+    tensor(2.)
+    """
     if mask is None:
         return x.mean()
-    mask = mask.to(x.dtype)
-    return (x * mask).sum() / mask.sum().clamp(min=1.0)
+    weights = mean_weights(mask) if mask.dtype == torch.bool else mask
+    return (x * weights).sum()
 
 
 def normalize(x: Tensor, mask: Tensor | None = None, eps: float = 1e-8) -> Tensor:

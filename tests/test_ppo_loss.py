@@ -62,3 +62,14 @@ def test_approx_kl_clip_fraction_and_explained_variance_by_hand():
     assert masked_mean(torch.tensor([1.0, 3.0, 100.0]), torch.tensor([True, True, False])).item() == 2.0
     normalized = normalize(torch.tensor([1.0, 3.0, 100.0]), torch.tensor([True, True, False]))
     assert normalized[:2].tolist() == pytest.approx([-1.0, 1.0], abs=1e-6)
+
+
+def test_precomputed_mean_weights_give_the_same_means_as_the_mask():
+    from lit_rl.policy_losses import mean_weights
+
+    x, mask = torch.tensor([1.0, 3.0, 100.0, -2.0]), torch.tensor([True, True, False, True])
+    weights = mean_weights(mask)
+    assert weights.tolist() == [1 / 3, 1 / 3, 0.0, 1 / 3]
+    assert torch.allclose(masked_mean(x, weights), masked_mean(x, mask))
+    assert torch.allclose(normalize(x, weights), normalize(x, mask))
+    assert masked_mean(x, mean_weights(torch.zeros(4, dtype=torch.bool))).item() == 0.0

@@ -10,7 +10,7 @@ from lightning.pytorch.cli import OptimizerCallable
 from torch import Tensor
 
 from lit_rl.algorithms.on_policy import OnPolicyModule
-from lit_rl.policy_losses import masked_mean, normalize, policy_gradient_loss, value_loss
+from lit_rl.policy_losses import masked_mean, mean_weights, normalize, policy_gradient_loss, value_loss
 from lit_rl.rollout_buffer import RolloutBatch
 
 
@@ -74,7 +74,7 @@ class A2C(OnPolicyModule):
 
     def compute_loss(self, batch: RolloutBatch) -> tuple[Tensor, dict[str, Tensor]]:
         hp = self.hparams
-        mask = batch.valid
+        mask = mean_weights(batch.valid)  # one mask for all the means below
         dist, values = self.policy(batch.obs)
         advantages = normalize(batch.advantages, mask) if hp.norm_adv else batch.advantages
         policy_loss = policy_gradient_loss(dist.log_prob(batch.actions), advantages, mask)

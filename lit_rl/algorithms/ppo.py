@@ -16,6 +16,7 @@ from lit_rl.policy_losses import (
     clip_fraction,
     clipped_surrogate_loss,
     masked_mean,
+    mean_weights,
     normalize,
     value_loss,
 )
@@ -104,7 +105,7 @@ class PPO(OnPolicyModule):
         clip = hp.clip_coef
         if hp.anneal_clip:
             clip = linear_schedule(hp.clip_coef, 0.0, hp.total_env_steps, self.progress_env_steps())
-        mask = batch.valid
+        mask = mean_weights(batch.valid)  # one mask for all the means below
         dist, values = self.policy(batch.obs)
         logprobs = dist.log_prob(batch.actions)
         log_ratio = logprobs - batch.logprobs
