@@ -44,6 +44,7 @@ from bench_common import (  # noqa: E402
     machine,
     machine_line,
     merge_reports,
+    optimizer_from_config,
     quiet,
     snapshot_config,
     spread,
@@ -155,6 +156,7 @@ def run_sb3(algo: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
     from stable_baselines3.common.vec_env import VecFrameStack
 
     a = model_args(algo)
+    optimizer, optimizer_kwargs = optimizer_from_config(a)  # the config's optimizer and arguments, for both
     env = VecFrameStack(make_atari_env(ENV_ID, n_envs=a["num_envs"], seed=seed), n_stack=4)
     if algo == "dqn":
         total = LEARNING_STARTS + args.dqn_train_env_steps
@@ -170,6 +172,7 @@ def run_sb3(algo: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
             exploration_final_eps=a["end_e"],
             # SB3 always clips the gradient norm (default 10); lit_rl's Pong config does not clip.
             replay_buffer_kwargs=dict(handle_timeout_termination=True),
+            policy_kwargs=dict(optimizer_class=optimizer, optimizer_kwargs=optimizer_kwargs),
         )  # fmt: skip
         clock = sb3_clock(lambda cb: cb.num_timesteps > LEARNING_STARTS, on_rollout=False)
     else:
@@ -183,7 +186,7 @@ def run_sb3(algo: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
             gae_lambda=a["gae_lambda"], clip_range=a["clip_coef"],
             clip_range_vf=a["clip_coef"] if a["clip_vloss"] else None, normalize_advantage=a["norm_adv"],
             ent_coef=a["ent_coef"], vf_coef=a["vf_coef"], max_grad_norm=a["max_grad_norm"],
-            policy_kwargs=dict(optimizer_kwargs={"eps": a["optimizer"]["init_args"]["eps"]}),
+            policy_kwargs=dict(optimizer_class=optimizer, optimizer_kwargs=optimizer_kwargs),
         )  # fmt: skip
         warmup_steps = args.ppo_warmup_rollouts * rollout
         clock = sb3_clock(lambda cb: cb.num_timesteps >= warmup_steps, on_rollout=True)
