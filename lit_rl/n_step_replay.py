@@ -30,7 +30,6 @@ class NStepReplayBuffer:
         check_positive("num_envs", num_envs)
         self.buffer = buffer
         self.n_step = n_step
-        self.discounts = gamma ** np.arange(n_step)
         # returns_from[j] @ rewards[:k] is the discounted sum of rewards j..k-1 (zeros below the diagonal).
         lag = np.arange(n_step)[None, :] - np.arange(n_step)[:, None]
         self.returns_from = np.triu(gamma ** np.maximum(lag, 0))
@@ -52,7 +51,7 @@ class NStepReplayBuffer:
         columns = []
         if len(full):  # the oldest transition now has its n rewards: store it, slide the window
             columns.append((
-                self.obs[full, 0], self.actions[full, 0], self.rewards[full] @ self.discounts, next_obs[full],
+                self.obs[full, 0], self.actions[full, 0], self.rewards[full] @ self.returns_from[0], next_obs[full],
                 np.zeros(len(full), bool), np.zeros(len(full), bool), np.full(len(full), self.n_step),
             ))  # fmt: skip
             for window in (self.obs, self.actions, self.rewards):

@@ -9,7 +9,9 @@ from typing import Any
 import gymnasium as gym
 import lightning as L
 import numpy as np
+import torch
 from gymnasium import spaces
+from torch import Tensor
 
 from lit_rl.envs import make_vector_env
 from lit_rl.evaluation import evaluate_episodes
@@ -71,6 +73,20 @@ def reject_trainer_gradient_clipping(module: L.LightningModule) -> None:
         raise ValueError(
             f"--trainer.gradient_clip_val={clip} is not used by {type(module).__name__}: it clips gradients "
             f"itself. Remove it and pass --model.max_grad_norm={clip} (the global gradient-norm limit) instead."
+        )
+
+
+def check_losses_finite(module: L.LightningModule, losses: Tensor, first_step: int, advice: str) -> None:
+    """Stop training if any of a batch's losses (one per gradient step from ``first_step``) is NaN or infinite.
+
+    Called before the batch ends, so no checkpoint is written after the first bad step.
+    """
+    finite = torch.isfinite(losses)
+    if not finite.all():
+        bad = int(finite.logical_not().nonzero()[0])
+        raise FloatingPointError(
+            f"train/loss became {losses[bad].item()} at gradient step {first_step + bad} (env step "
+            f"{module.env_steps}); training stopped and the last saved checkpoint was left as it was. {advice}"
         )
 
 

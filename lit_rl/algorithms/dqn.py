@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader
 from lit_rl.algorithms.common import (
     EVAL_SEED_OFFSET,
     callbacks_not_given,
+    check_losses_finite,
     checkpoint_record,
     evaluate_and_log,
     open_evaluation_env,
@@ -268,14 +269,8 @@ class DQN(L.LightningModule):
             losses.append(loss.detach())
             q_means.append(q_taken.detach().mean())
         losses = torch.stack(losses)
-        finite = torch.isfinite(losses)
-        if not finite.all():  # checked once per round: no checkpoint is written before this batch ends
-            first = int((~finite).nonzero()[0])
-            raise FloatingPointError(
-                f"train/loss became {losses[first].item()} at gradient step {self.global_step - len(losses) + first} "
-                f"(env step {self.env_steps}); training stopped and the last saved checkpoint was left as it was. "
-                "Try a lower learning_rate or gradient clipping (--model.max_grad_norm)."
-            )
+        advice = "Try a lower learning_rate or gradient clipping (--model.max_grad_norm)."
+        check_losses_finite(self, losses, self.global_step - len(losses), advice)
         loss = losses.mean()
         if self.trainer._logger_connector.should_update_logs:
             self.log("train/loss", loss)

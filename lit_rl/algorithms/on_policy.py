@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader
 
 from lit_rl.algorithms.common import (
     callbacks_not_given,
+    check_losses_finite,
     checkpoint_record,
     evaluate_and_log,
     open_evaluation_env,
@@ -240,14 +241,7 @@ class OnPolicyModule(L.LightningModule):
             if self.stop_updates(step_metrics):
                 break
         losses = torch.stack(losses)
-        finite = torch.isfinite(losses)
-        if not finite.all():  # checked before on_train_batch_end, where checkpoints may be saved
-            bad = int(finite.logical_not().nonzero()[0])
-            raise FloatingPointError(
-                f"train/loss became {losses[bad].item()} at gradient step {first_step + bad} (env step "
-                f"{self.env_steps}); training stopped and the last saved checkpoint was left as it was. "
-                "Try a lower learning_rate or a smaller max_grad_norm."
-            )
+        check_losses_finite(self, losses, first_step, "Try a lower learning_rate or a smaller max_grad_norm.")
         if self.trainer._logger_connector.should_update_logs:
             # Means over the updates this rollout ran, as Stable-Baselines3 logs them.
             self.log("train/loss", losses.mean())
