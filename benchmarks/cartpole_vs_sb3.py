@@ -13,10 +13,12 @@ whatever the framework does around them: Lightning's loops, hooks and logging fo
 
 The hyperparameters come from ``configs/dqn_cartpole.yaml`` and ``configs/ppo_cartpole.yaml`` (the
 source of truth); ``sb3_dqn``/``sb3_ppo`` map them to SB3 arguments. Mismatches that cannot be
-removed without patching SB3 are listed at those functions.
+removed without patching SB3 are listed at those functions. Where the config uses what SB3 cannot
+run (DQN: the Double-DQN target), the comparison row ``lit_rl`` runs SB3's algorithm
+(``MATCHED_TO_SB3``), and ``lit_rl_config`` runs the config as shipped, for the record.
 
     pip install -e ".[bench]"
-    python benchmarks/cartpole_vs_sb3.py                                  # 2 algos x 3 seeds x 2 frameworks
+    python benchmarks/cartpole_vs_sb3.py                        # 2 algos x 3 seeds x (2 or 3) frameworks
     python benchmarks/cartpole_vs_sb3.py --algos dqn --seeds 1 2 3 --frameworks lit_rl sb3
     python benchmarks/cartpole_vs_sb3.py --report benchmarks/results/cartpole_vs_sb3.json   # table + PNG again
     # two processes side by side, then one table (what benchmarks/README.md shows):
@@ -60,6 +62,13 @@ SOLVED = 475.0
 EVAL_SEED_OFFSET = 1_000_000  # lit_rl's: evaluation episodes are seeded run_seed + 1,000,000
 CONFIG_FILES = {"dqn": CONFIGS / "dqn_cartpole.yaml", "ppo": CONFIGS / "ppo_cartpole.yaml"}
 OVERRIDES: dict[str, Any] = {}  # --total-env-steps (a quick smoke run); applied to both frameworks
+# What lit_rl changes in a config to run SB3's algorithm: SB3's DQN has no Double-DQN target.
+MATCHED_TO_SB3: dict[str, dict[str, Any]] = {"dqn": {"double_dqn": False}, "ppo": {}}
+FRAMEWORKS = {
+    "lit_rl": "lit_rl (matched to SB3)",  # the config with MATCHED_TO_SB3: the speed comparison
+    "sb3": "SB3",
+    "lit_rl_config": "lit_rl (config as shipped)",  # run only where it differs from the matched one
+}
 
 
 def load_config(algo: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -68,11 +77,12 @@ def load_config(algo: str) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 # ---------------------------------------------------------------------------------------- lit_rl
-def run_lit_rl(algo: str, seed: int, eval_interval: int, root: str) -> dict[str, Any]:
+def run_lit_rl(algo: str, seed: int, eval_interval: int, root: str, matched: bool) -> dict[str, Any]:
     from lit_rl.cli import main
     from lit_rl.envs import make_vector_env
     from lit_rl.evaluation import evaluate_episodes
 
+    overrides = {**(MATCHED_TO_SB3[algo] if matched else {}), **OVERRIDES}
     cli = main([
         "--config", str(CONFIG_FILES[algo]), "--seed_everything", str(seed),
         "--model.init_args.eval_interval", str(eval_interval),
@@ -80,7 +90,7 @@ def run_lit_rl(algo: str, seed: int, eval_interval: int, root: str) -> dict[str,
         "--trainer.callbacks", "[]", "--trainer.enable_checkpointing", "false",
         "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
         "--trainer.default_root_dir", root,
-        *[arg for name, value in OVERRIDES.items() for arg in (f"--model.init_args.{name}", str(value))],
+        *[arg for name, value in overrides.items() for arg in (f"--model.init_args.{name}", str(value))],
     ], run=False)  # fmt: skip
     module = cli.model
     clock = EvalClock()
@@ -294,7 +304,7 @@ def table(payload: dict[str, Any]) -> str:
             ratios = []
             for key in ("env_steps_per_sec", "env_steps_per_cpu_sec"):
                 per_seed = []
-                for r in rows if framework == "lit_rl" else []:
+                for r in rows if framework != "sb3" else []:
                     other = [
                         s for s in runs if s["algo"] == algo and s["framework"] == "sb3" and s["seed"] == r["seed"]
                     ]
@@ -303,7 +313,7 @@ def table(payload: dict[str, Any]) -> str:
                 ratios.append(spread(per_seed, "{:.2f}") + "×" if per_seed else "—")
             solved = sum(r["solved_env_steps"] is not None for r in rows)
             lines.append(
-                f"| {algo.upper()} | {'lit_rl' if framework == 'lit_rl' else 'SB3'} | {solved}/{len(rows)} "
+                f"| {algo.upper()} | {FRAMEWORKS[framework]} | {solved}/{len(rows)} "
                 f"| {spread([r['solved_env_steps'] for r in rows])} "
                 f"| {spread([r['solved_train_seconds'] for r in rows], '{:.1f}')} "
                 f"| {spread([r.get('solved_train_cpu_seconds') for r in rows], '{:.1f}')} "
@@ -323,7 +333,7 @@ def plot(payload: dict[str, Any], path: Path) -> None:
 
     algos = payload["algos"]
     fig, axes = plt.subplots(1, len(algos), figsize=(6 * len(algos), 4), squeeze=False)
-    colors = {"lit_rl": "tab:blue", "sb3": "tab:orange"}
+    colors = {"lit_rl": "tab:blue", "sb3": "tab:orange", "lit_rl_config": "tab:green"}
     styles = ["-", "--", ":", "-."]
     for ax, algo in zip(axes[0], algos, strict=True):
         for r in payload["runs"]:
@@ -331,7 +341,7 @@ def plot(payload: dict[str, Any], path: Path) -> None:
                 continue
             xs = [p["env_steps"] for p in r["curve"]]
             ys = [p["return_mean"] for p in r["curve"]]
-            label = f"{'lit_rl' if r['framework'] == 'lit_rl' else 'SB3'} seed {r['seed']}"
+            label = f"{FRAMEWORKS[r['framework']]} seed {r['seed']}"
             style = styles[payload["seeds"].index(r["seed"]) % len(styles)] if r["seed"] in payload["seeds"] else "-"
             ax.plot(xs, ys, style, color=colors[r["framework"]], label=label, marker=".", markersize=3, lw=1.2)
         ax.axhline(SOLVED, color="grey", lw=0.8, ls=":")
@@ -348,7 +358,10 @@ def main_benchmark() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--algos", nargs="+", default=["dqn", "ppo"], choices=["dqn", "ppo"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
-    parser.add_argument("--frameworks", nargs="+", default=["lit_rl", "sb3"], choices=["lit_rl", "sb3"])
+    parser.add_argument(
+        "--frameworks", nargs="+", default=list(FRAMEWORKS), choices=list(FRAMEWORKS),
+        help="lit_rl: the config matched to SB3's algorithm; lit_rl_config: the config as shipped (DQN only)",
+    )  # fmt: skip
     parser.add_argument("--eval-interval", type=int, default=2500, help="env steps between greedy evaluations")
     parser.add_argument("--total-env-steps", type=int, default=None, help="override the configs' (smoke runs)")
     parser.add_argument(
@@ -380,7 +393,8 @@ def main_benchmark() -> None:
         OVERRIDES["total_env_steps"] = args.total_env_steps
     payload = {
         "benchmark": "cartpole_vs_sb3", "machine": machine(), "algos": args.algos, "seeds": args.seeds,
-        "frameworks": args.frameworks, "eval_interval": args.eval_interval, "solved_threshold": SOLVED,
+        "frameworks": args.frameworks, "matched_to_sb3": MATCHED_TO_SB3, "eval_interval": args.eval_interval,
+        "solved_threshold": SOLVED,
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "runs": [],
         "configs": {algo: CONFIG_FILES[algo].read_text() for algo in args.algos},
     }  # fmt: skip
@@ -388,8 +402,10 @@ def main_benchmark() -> None:
         for algo in args.algos:
             for seed in args.seeds:
                 for framework in args.frameworks:  # interleaved: load hits both frameworks alike
-                    if framework == "lit_rl":
-                        result = run_lit_rl(algo, seed, args.eval_interval, root)
+                    if framework == "lit_rl_config" and not MATCHED_TO_SB3[algo]:
+                        continue  # the config already runs SB3's algorithm: "lit_rl" is this run
+                    if framework != "sb3":
+                        result = run_lit_rl(algo, seed, args.eval_interval, root, matched=framework == "lit_rl")
                     else:
                         result = run_sb3(algo, seed, args.eval_interval)
                     result = {"framework": framework, "algo": algo, "seed": seed, **result}
@@ -397,7 +413,7 @@ def main_benchmark() -> None:
                     payload["runs"].append(result)
                     write_json(args.out, payload)  # partial results survive an interrupted run
                     print(
-                        f"{algo} {framework:6s} seed {seed}: {result['env_steps']} env steps in "
+                        f"{algo} {framework:13s} seed {seed}: {result['env_steps']} env steps in "
                         f"{result['train_seconds']:.1f} s ({result['env_steps_per_sec']:.0f}/s), solved at "
                         f"{result['solved_env_steps']} steps / {result['solved_train_seconds']} s, "
                         f"final {result['final_return']:.1f}",

@@ -6,9 +6,11 @@ the same buffer (``lit_rl.ReplayBuffer``), the same hyperparameters (``configs/d
 and the same per-step work as ``lit_rl.DQN``: ``learning_starts`` random steps, then per env step an
 epsilon-greedy action (linear schedule over ``exploration_fraction x total``) and one ``add`` (through
 ``lit_rl.NStepReplayBuffer`` when ``n_step > 1``, as lit_rl does), and every ``train_frequency`` env
-steps one ``sample``, a Double-DQN target (``lit_rl.td_targets.td_targets``), the Huber loss, Adam
-(learning rate annealed by env steps when ``anneal_lr``), grad-norm clipping
-(``max_grad_norm``) and a hard target copy every ``target_update_interval`` gradient steps.
+steps a round of ``gradient_steps`` gradient steps: one ``sample`` of all the round's minibatches and
+one target-network forward pass over their next states (the target only changes between rounds), then
+per minibatch a Double-DQN target (``lit_rl.td_targets.td_targets``), the Huber loss, Adam (learning
+rate annealed by env steps when ``anneal_lr``), grad-norm clipping (``max_grad_norm``, with lit_rl's
+``clip_grad_norm``), and a hard target copy every ``target_update_interval`` gradient steps.
 No evaluation. lit_rl runs the same number of env steps through ``LightningCLI`` and ``Trainer.fit``
 with evaluation off (a huge ``eval_interval`` and ``--trainer.limit_val_batches 0``). Two lit_rl variants are timed: as
 configured (TensorBoard logger, the config's ``log_every_n_steps``) and with ``--trainer.logger false``.
@@ -58,6 +60,7 @@ CONFIG = CONFIGS / "dqn_cartpole.yaml"
 
 def plain_dqn(total_env_steps: int, seed: int) -> dict[str, Any]:
     """DQN on the config's env and values, as one would write it without Lightning."""
+    from lit_rl.algorithms.common import clip_grad_norm
     from lit_rl.envs import make_vector_env
     from lit_rl.n_step_replay import NStepReplayBuffer
     from lit_rl.networks import MLP
@@ -109,26 +112,30 @@ def plain_dqn(total_env_steps: int, seed: int) -> dict[str, Any]:
         # Learn.
         if env_steps <= hp["learning_starts"] or vector_steps % hp["train_frequency"]:
             continue
-        for _ in range(hp["gradient_steps"]):
-            if hp.get("anneal_lr"):  # linear decay to 0 over total_env_steps, by env steps
-                for group in optimizer.param_groups:
-                    group["lr"] = linear_schedule(hp["learning_rate"], 0.0, total_env_steps, env_steps)
-            batch = buffer.sample(hp["batch_size"])
-            q_taken = q_network(batch.obs).gather(1, batch.actions.long().unsqueeze(1)).squeeze(1)
+        if hp.get("anneal_lr"):  # linear decay to 0 over total_env_steps, by env steps
+            for group in optimizer.param_groups:
+                group["lr"] = linear_schedule(hp["learning_rate"], 0.0, total_env_steps, env_steps)
+        batch = buffer.sample(hp["batch_size"] * hp["gradient_steps"])
+        with torch.no_grad():
+            next_q_targets = target_network(batch.next_obs).split(hp["batch_size"])
+        for minibatch, next_q_target in zip(batch.split(hp["gradient_steps"]), next_q_targets, strict=True):
+            q_taken = q_network(minibatch.obs).gather(1, minibatch.actions.long().unsqueeze(1)).squeeze(1)
             with torch.no_grad():
-                next_q_online = q_network(batch.next_obs) if hp["double_dqn"] else None
-                targets = td_targets(batch.rewards, batch.terminated, target_network(batch.next_obs),
-                                     hp["gamma"], next_q_online, batch.n_steps)  # fmt: skip
+                next_q_online = q_network(minibatch.next_obs) if hp["double_dqn"] else None
+                targets = td_targets(minibatch.rewards, minibatch.terminated, next_q_target, hp["gamma"],
+                                     next_q_online, minibatch.n_steps)  # fmt: skip
             loss = loss_fn(q_taken, targets)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if clip:
-                torch.nn.utils.clip_grad_norm_(q_network.parameters(), clip)
+                clip_grad_norm(optimizer, clip)
             optimizer.step()
             gradient_steps += 1
-            if gradient_steps % hp["target_update_interval"] == 0:
-                with torch.no_grad():
-                    torch._foreach_copy_(list(target_network.parameters()), list(q_network.parameters()))
+        # Between rounds, as lit_rl's TargetNetworkUpdate: every interval that ended in this round.
+        interval = hp["target_update_interval"]
+        if gradient_steps // interval > (gradient_steps - hp["gradient_steps"]) // interval:
+            with torch.no_grad():
+                torch._foreach_copy_(list(target_network.parameters()), list(q_network.parameters()))
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     env.close()
     return {"env_steps": env_steps, "gradient_steps": gradient_steps, "seconds": round(seconds, 3),

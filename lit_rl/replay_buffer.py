@@ -26,6 +26,12 @@ class ReplayBatch(NamedTuple):
     truncated: Tensor
     n_steps: Tensor | None = None
 
+    def to(self, device: torch.device | str) -> ReplayBatch:
+        """The batch on ``device``. Lightning moves batches with an object's own ``to``, one call per batch."""
+        device = torch.device(device)
+        non_blocking = device.type not in ("cpu", "mps")  # asynchronous host-to-GPU copies, as Lightning's
+        return ReplayBatch(*(None if field is None else field.to(device, non_blocking=non_blocking) for field in self))
+
     def split(self, count: int) -> list[ReplayBatch]:
         """``count`` minibatches of equal size, the rows in order (views, no copies)."""
         if count == 1:

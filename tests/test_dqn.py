@@ -7,6 +7,7 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 import lit_rl
+from lit_rl.algorithms.common import clip_grad_norm
 
 FAST = dict(eval_episodes=2, eval_interval=100_000, hidden_sizes=[16], batch_size=8, learning_starts=8)
 
@@ -140,6 +141,27 @@ def test_max_grad_norm_clips_every_gradient_step():
     trainer = fit(module)
     assert len(norms) == trainer.global_step > 0
     assert max(norms) <= 1e-3 * (1 + 1e-4)
+
+
+@pytest.mark.parametrize("max_norm", [0.05, 1e6])
+def test_clip_grad_norm_matches_torch(max_norm):
+    torch.manual_seed(0)
+    nets = [torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2)) for _ in range(2)]
+    nets[1].load_state_dict(nets[0].state_dict())
+    inputs = torch.randn(5, 3)
+    for net in nets:
+        net(inputs).square().sum().backward()
+    nets[0][2].bias.grad = None  # a parameter without a gradient is skipped
+    nets[1][2].bias.grad = None
+    total = clip_grad_norm(torch.optim.SGD(nets[0].parameters()), max_norm)
+    expected = torch.nn.utils.clip_grad_norm_(nets[1].parameters(), max_norm)
+    assert total.item() == pytest.approx(expected.item(), rel=1e-6)
+    for ours, theirs in zip(nets[0].parameters(), nets[1].parameters(), strict=True):
+        assert (ours.grad is None) == (theirs.grad is None)
+        if ours.grad is not None:
+            torch.testing.assert_close(ours.grad, theirs.grad)
+    clipped_norm = torch.nn.utils.get_total_norm([p.grad for p in nets[0].parameters() if p.grad is not None])
+    assert clipped_norm.item() == pytest.approx(min(max_norm, expected.item()), rel=1e-4)
 
 
 class PoisonedDQN(lit_rl.DQN):

@@ -88,3 +88,17 @@ def test_a_batch_splits_into_equal_minibatches_in_row_order():
     assert second.obs.tolist() == [[2.0], [3.0]] and third.terminated.tolist() == [False, True]
     assert third.n_steps is None
     assert batch.split(1) == [batch]
+
+
+def test_a_batch_moves_to_a_device_in_one_call_as_lightning_does():
+    from lightning.fabric.utilities.apply_func import move_data_to_device
+
+    from lit_rl.replay_buffer import ReplayBatch
+
+    rows = torch.arange(4)
+    batch = ReplayBatch(rows[:, None].float(), rows, rows.float(), rows[:, None].float(), rows > 2, rows < 0)
+    moved = move_data_to_device(batch, torch.device("meta"))  # what Trainer's batch transfer calls
+    assert isinstance(moved, ReplayBatch) and moved.n_steps is None
+    assert all(field.device.type == "meta" for field in moved[:6])
+    assert [field.dtype for field in moved[:6]] == [field.dtype for field in batch[:6]]
+    assert all(a is b for a, b in zip(batch.to("cpu")[:6], batch[:6], strict=True))  # already there: no copies

@@ -20,6 +20,7 @@ from lit_rl.algorithms.common import (
     callbacks_not_given,
     check_losses_finite,
     checkpoint_record,
+    clip_grad_norm,
     evaluate_and_log,
     open_evaluation_env,
     recorded_observation_space,
@@ -246,12 +247,11 @@ class DQN(L.LightningModule):
             for group in self.optimizers(use_pl_optimizer=False).param_groups:
                 group["lr"] = lr
 
-    def td_loss(self, batch: ReplayBatch) -> tuple[Tensor, Tensor]:
-        """The TD loss of one minibatch, and the Q-values of the actions taken."""
+    def td_loss(self, batch: ReplayBatch, next_q_target: Tensor) -> tuple[Tensor, Tensor]:
+        """The TD loss of one minibatch given its target-network values of ``s'``, and the Q-values taken."""
         q_values = self.q_network(batch.obs)
         q_taken = q_values.gather(1, batch.actions.long().unsqueeze(1)).squeeze(1).float()
         with torch.no_grad():
-            next_q_target = self.target_network(batch.next_obs)
             next_q_online = self.q_network(batch.next_obs) if self.hparams.double_dqn else None
             targets = td_targets(
                 batch.rewards, batch.terminated, next_q_target, self.hparams.gamma, next_q_online, batch.n_steps
@@ -260,27 +260,32 @@ class DQN(L.LightningModule):
 
     def training_step(self, batch: ReplayBatch, batch_idx: int) -> Tensor:
         optimizer = self.optimizers()
-        losses, q_means = [], []
-        for minibatch in batch.split(self.hparams.gradient_steps):
-            loss, q_taken = self.td_loss(minibatch)
+        gradient_steps = self.hparams.gradient_steps
+        with torch.no_grad():
+            # The target network only changes between rounds (TargetNetworkUpdate runs after the
+            # batch), so one forward pass values the next states of all the round's minibatches.
+            next_q_targets = self.target_network(batch.next_obs).split(self.hparams.batch_size)
+        losses, q_taken = [], []
+        for minibatch, next_q_target in zip(batch.split(gradient_steps), next_q_targets, strict=True):
+            loss, minibatch_q_taken = self.td_loss(minibatch, next_q_target)
             optimizer.zero_grad(set_to_none=True)
             self.manual_backward(loss)
             optimizer.step()  # clips in on_before_optimizer_step; counts trainer.global_step
             losses.append(loss.detach())
-            q_means.append(q_taken.detach().mean())
+            q_taken.append(minibatch_q_taken.detach())
         losses = torch.stack(losses)
         advice = "Try a lower learning_rate or gradient clipping (--model.max_grad_norm)."
-        check_losses_finite(self, losses, self.global_step - len(losses), advice)
+        check_losses_finite(self, losses, self.global_step - gradient_steps, advice)
         loss = losses.mean()
         if self.trainer._logger_connector.should_update_logs:
             self.log("train/loss", loss)
-            self.log("train/q_values", torch.stack(q_means).mean())
+            self.log("train/q_values", torch.cat(q_taken).mean())
         return loss  # the round's mean loss, detached: the gradient steps are taken
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         # Lightning calls this after unscaling mixed-precision gradients, so the norm is the true one.
         if self.hparams.max_grad_norm is not None:
-            torch.nn.utils.clip_grad_norm_(self.q_network.parameters(), self.hparams.max_grad_norm)
+            clip_grad_norm(optimizer, self.hparams.max_grad_norm)
 
     # ----------------------------------------------------------------- evaluation
     def val_dataloader(self) -> DataLoader:

@@ -22,6 +22,7 @@ from lit_rl.algorithms.common import (
     callbacks_not_given,
     check_losses_finite,
     checkpoint_record,
+    clip_grad_norm,
     evaluate_and_log,
     open_evaluation_env,
     recorded_observation_space,
@@ -253,7 +254,7 @@ class OnPolicyModule(L.LightningModule):
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         # Lightning calls this after backward and after unscaling mixed-precision gradients.
         if self.hparams.max_grad_norm is not None:  # global norm over all parameters, as in PPO
-            torch.nn.utils.clip_grad_norm_(self.parameters(), self.hparams.max_grad_norm)
+            clip_grad_norm(optimizer, self.hparams.max_grad_norm)
 
     # ----------------------------------------------------------------- evaluation
     def val_dataloader(self) -> DataLoader:
