@@ -17,7 +17,9 @@ def orthogonal_init(layer: nn.Module, gain: float = float(np.sqrt(2))) -> nn.Mod
     """Orthogonal weights and zero biases for Linear and Conv layers (PPO's standard init)."""
     for module in layer.modules():
         if isinstance(module, (nn.Linear, nn.Conv2d)):
-            nn.init.orthogonal_(module.weight, gain)
+            # Drawn in a contiguous tensor, then copied: the weight may be channels_last (NatureCNN).
+            with torch.no_grad():
+                module.weight.copy_(nn.init.orthogonal_(torch.empty(module.weight.shape), gain))
             nn.init.zeros_(module.bias)
     return layer
 
