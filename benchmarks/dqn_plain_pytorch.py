@@ -1,16 +1,18 @@
 """What Lightning's machinery costs lit_rl: its DQN against a plain PyTorch DQN loop doing the same work.
 
-The plain loop below uses the same env (``lit_rl.envs.make_vector_env``: a gymnasium sync vector env
-with ``num_envs`` sub-environments and episode statistics), the same network (``lit_rl.networks.MLP``),
-the same buffer (``lit_rl.ReplayBuffer``), the same hyperparameters (``configs/dqn_cartpole.yaml``)
-and the same per-step work as ``lit_rl.DQN``: ``learning_starts`` random steps, then per env step an
-epsilon-greedy action (linear schedule over ``exploration_fraction x total``) and one ``add`` (through
-``lit_rl.NStepReplayBuffer`` when ``n_step > 1``, as lit_rl does), and every ``train_frequency`` env
-steps a round of ``gradient_steps`` gradient steps: one ``sample`` of all the round's minibatches and
-one target-network forward pass over their next states (the target only changes between rounds), then
-per minibatch a Double-DQN target (``lit_rl.td_targets.td_targets``), the Huber loss, Adam (learning
-rate annealed by env steps when ``anneal_lr``), grad-norm clipping (``max_grad_norm``, with lit_rl's
-``clip_grad_norm``), and a hard target copy every ``target_update_interval`` gradient steps.
+The plain loop below uses the same env (``lit_rl.envs.make_vector_env``: a gymnasium sync vector env, or
+ale-py's native vector env for Atari ids), the same network (``lit_rl.networks.build_network``: the MLP,
+or the Nature CNN for frames), the same buffer (``lit_rl.ReplayBuffer``, or ``FrameReplayBuffer`` for
+frames), the same hyperparameters (``--config``, default ``configs/dqn_cartpole.yaml``, with any
+``--model-arg`` overrides) and the same per-step work as ``lit_rl.DQN``: ``learning_starts`` random
+steps, then per env step an epsilon-greedy action (linear schedule over ``exploration_fraction x
+total``) and one ``add`` (through ``lit_rl.NStepReplayBuffer`` when ``n_step > 1``, as lit_rl does), and
+every ``train_frequency`` env steps a round of ``gradient_steps`` gradient steps: one ``sample`` of all
+the round's minibatches and one target-network forward pass over their next states (the target only
+changes between rounds), then per minibatch a (Double-)DQN target (``lit_rl.td_targets.td_targets``),
+the Huber loss, Adam (learning rate annealed by env steps when ``anneal_lr``), grad-norm clipping
+(``max_grad_norm``, with lit_rl's ``clip_grad_norm``), and a hard target copy every
+``target_update_interval`` gradient steps.
 No evaluation. lit_rl runs the same number of env steps through ``LightningCLI`` and ``Trainer.fit``
 with evaluation off (a huge ``eval_interval`` and ``--trainer.limit_val_batches 0``). Two lit_rl variants are timed: as
 configured (TensorBoard logger, the config's ``log_every_n_steps``) and with ``--trainer.logger false``.
@@ -20,6 +22,10 @@ Repeats are interleaved (plain, lit_rl, lit_rl without logger, plain, ...); medi
     python benchmarks/dqn_plain_pytorch.py                         # 20,000 env steps x 3 repeats
     python benchmarks/dqn_plain_pytorch.py --env-steps 5000 --repeats 1 --only lit_rl   # e.g. under py-spy
     python benchmarks/dqn_plain_pytorch.py --cprofile 6000         # + cProfile of both loops (top functions)
+    # Pong from pixels, a 50,000-transition buffer, 5,000 random steps then 4,000 training env steps:
+    python benchmarks/dqn_plain_pytorch.py --config configs/dqn_pong.yaml --env-steps 9000 --only plain lit_rl \
+        --model-arg buffer_size=50000 --model-arg learning_starts=5000 \
+        --out benchmarks/results/dqn_plain_pytorch_pong.json
 """
 
 from __future__ import annotations
@@ -56,31 +62,36 @@ from bench_common import (  # noqa: E402
 )
 
 CONFIG = CONFIGS / "dqn_cartpole.yaml"
+# --model-arg NAME=VALUE, for both loops (e.g. a smaller Pong buffer); I/O features are off in both.
+MODEL_ARGS: dict[str, Any] = {}
+NO_IO = {"record_video": False, "save_replay_buffer": False}
 
 
 def plain_dqn(total_env_steps: int, seed: int) -> dict[str, Any]:
     """DQN on the config's env and values, as one would write it without Lightning."""
     from lit_rl.algorithms.common import clip_grad_norm
-    from lit_rl.envs import make_vector_env
+    from lit_rl.envs import episodes_ended, make_vector_env
+    from lit_rl.frame_replay_buffer import make_replay_buffer
     from lit_rl.n_step_replay import NStepReplayBuffer
-    from lit_rl.networks import MLP
-    from lit_rl.replay_buffer import ReplayBuffer
+    from lit_rl.networks import build_network
     from lit_rl.schedules import linear_schedule
     from lit_rl.td_targets import td_targets
 
     config = yaml.safe_load(CONFIG.read_text())
-    hp = config["model"]["init_args"]
+    hp = {"network": "auto", "hidden_sizes": (256, 256), **config["model"]["init_args"], **MODEL_ARGS}
+    if hp.get("tau", 1.0) != 1.0 or hp.get("exploration_schedule", "linear") != "linear":
+        raise ValueError("the plain loop copies the target network and decays epsilon linearly only")
     clip = hp.get("max_grad_norm")
     start, cpu_start = time.perf_counter(), time.process_time()
     torch.manual_seed(seed)
-    env = make_vector_env(hp["env_id"], hp["num_envs"])
+    env = make_vector_env(hp["env_id"], hp["num_envs"], hp.get("env_kwargs"))
     num_envs, num_actions = hp["num_envs"], int(env.single_action_space.n)
     space = env.single_observation_space
-    q_network = MLP(int(np.prod(space.shape)), num_actions, hp["hidden_sizes"])
+    q_network = build_network(space, num_actions, hp["network"], hp["hidden_sizes"])  # MLP or Nature CNN
     target_network = copy.deepcopy(q_network).requires_grad_(False)
     optimizer_class, optimizer_kwargs = optimizer_from_config(hp)
     optimizer = optimizer_class(q_network.parameters(), lr=hp["learning_rate"], **optimizer_kwargs)
-    buffer = ReplayBuffer(hp["buffer_size"], space.shape, space.dtype, seed=seed)
+    buffer = make_replay_buffer(space, hp["buffer_size"], num_envs, seed=seed)  # frames: FrameReplayBuffer
     if hp.get("n_step", 1) > 1:  # n-step returns, summed when stored, as lit_rl.DQN does
         buffer = NStepReplayBuffer(buffer, hp["n_step"], hp["gamma"], num_envs)
     rng = np.random.default_rng(seed)
@@ -103,7 +114,7 @@ def plain_dqn(total_env_steps: int, seed: int) -> dict[str, Any]:
             actions = np.where(explore, rng.integers(num_actions, size=num_envs), actions)
         next_obs, rewards, terminated, truncated, info = env.step(actions)
         buffer.add(obs, actions, rewards, next_obs, terminated, truncated, valid=~resetting)
-        resetting = terminated | truncated
+        resetting = episodes_ended(info, num_envs)  # as lit_rl: a lost Atari life ends no game
         obs = next_obs
         env_steps += num_envs
         vector_steps += 1
@@ -155,6 +166,7 @@ def lit_rl_dqn(total_env_steps: int, seed: int, logger: bool, root: str) -> dict
         "--trainer.callbacks", "[]", "--trainer.enable_checkpointing", "false",
         "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
         "--trainer.default_root_dir", root, *([] if logger else ["--trainer.logger", "false"]),
+        *[arg for name, value in {**NO_IO, **MODEL_ARGS}.items() for arg in (f"--model.init_args.{name}", str(value))],
     ], run=False)  # fmt: skip
     module = cli.model
     clock = EvalClock()
@@ -192,6 +204,10 @@ def main_benchmark() -> None:
     parser.add_argument("--config", type=Path, default=CONFIGS / "dqn_cartpole.yaml", help="a DQN config")
     parser.add_argument("--env-steps", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--model-arg", action="append", default=[], metavar="NAME=VALUE",
+        help="override a model argument in both loops, e.g. --model-arg buffer_size=50000",
+    )  # fmt: skip
     parser.add_argument("--only", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--cprofile", type=int, default=0, help="also cProfile each variant for this many env steps")
     parser.add_argument("--out", type=Path, default=RESULTS / "dqn_plain_pytorch.json")
@@ -199,12 +215,15 @@ def main_benchmark() -> None:
     quiet()
     torch.set_num_threads(1)
     global CONFIG
+    for item in args.model_arg:
+        name, _, value = item.partition("=")
+        MODEL_ARGS[name] = yaml.safe_load(value)
     import lit_rl.algorithms.dqn  # noqa: F401  import the package once, at the start: see snapshot_config
 
     CONFIG = snapshot_config(args.config, tempfile.mkdtemp(prefix="lit_rl_bench_configs_"))
     payload = {"benchmark": "dqn_plain_pytorch", "machine": machine(), "env_steps": args.env_steps,
                "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-               "config": CONFIG.read_text(), "runs": []}  # fmt: skip
+               "config": CONFIG.read_text(), "model_args": MODEL_ARGS, "runs": []}  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="lit_rl_bench_") as root:
         for repeat in range(1, args.repeats + 1):
             for variant in args.only:  # interleaved
@@ -214,7 +233,8 @@ def main_benchmark() -> None:
                 write_json(args.out, payload)
         profiles = {v: profile(v, args.cprofile, root) for v in args.only} if args.cprofile else {}
     lines = [
-        f"DQN CartPole-v1 ({args.config}), {args.env_steps:,} env steps, no evaluation, "
+        f"DQN ({args.config}{''.join(f', {k}={v}' for k, v in MODEL_ARGS.items())}), {args.env_steps:,} env steps, "
+        "no evaluation, "
         f"{args.repeats} interleaved repeats. Cells: median (min–max). Wall-clock rates follow the machine's "
         "load; CPU-time rates (process CPU seconds, all threads) are what the loop itself costs.",
         "",
