@@ -19,7 +19,8 @@ def orthogonal_init(layer: nn.Module, gain: float = float(np.sqrt(2))) -> nn.Mod
         if isinstance(module, (nn.Linear, nn.Conv2d)):
             # Drawn in a contiguous tensor, then copied: the weight may be channels_last (NatureCNN).
             with torch.no_grad():
-                module.weight.copy_(nn.init.orthogonal_(torch.empty(module.weight.shape), gain))
+                weight = torch.empty_like(module.weight, memory_format=torch.contiguous_format)
+                module.weight.copy_(nn.init.orthogonal_(weight, gain))
             nn.init.zeros_(module.bias)
     return layer
 
