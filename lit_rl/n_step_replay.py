@@ -38,9 +38,14 @@ class NStepReplayBuffer:
         self.actions = np.zeros((num_envs, n_step, *buffer.actions.shape[1:]), dtype=buffer.actions.dtype)
         self.rewards = np.zeros((num_envs, n_step))
         self.pending = np.zeros(num_envs, dtype=np.int64)
+        self.not_done = np.zeros(num_envs, dtype=bool)
 
     def add(self, obs, actions, rewards, next_obs, terminated, truncated, valid=None) -> None:
-        envs = np.arange(len(self.pending)) if valid is None else np.flatnonzero(valid)
+        all_valid = valid is None or valid.all()
+        if all_valid and self.pending.min() == self.n_step - 1 and not (terminated | truncated).any():
+            self._add_to_full_windows(obs, actions, rewards, next_obs)
+            return
+        envs = np.arange(len(self.pending)) if all_valid else np.flatnonzero(valid)
         slots = self.pending[envs]
         self.obs[envs, slots] = obs[envs]
         self.actions[envs, slots] = actions[envs]
@@ -68,6 +73,14 @@ class NStepReplayBuffer:
         if columns:
             merged = columns[0] if len(columns) == 1 else [np.concatenate(c) for c in zip(*columns, strict=True)]
             self.buffer.add(*merged[:6], n_steps=merged[6])
+
+    def _add_to_full_windows(self, obs, actions, rewards, next_obs) -> None:
+        """The steady state, in slices: every window gets its n-th step and stores its oldest transition."""
+        self.obs[:, -1], self.actions[:, -1], self.rewards[:, -1] = obs, actions, rewards
+        returns, flags = self.rewards @ self.returns_from[0], self.not_done
+        self.buffer.add(self.obs[:, 0], self.actions[:, 0], returns, next_obs, flags, flags, n_steps=self.n_step)
+        for window in (self.obs, self.actions, self.rewards):
+            window[:, :-1] = window[:, 1:]
 
     def sample(self, batch_size: int) -> ReplayBatch:
         return self.buffer.sample(batch_size)

@@ -149,7 +149,8 @@ class ReplayBuffer:
         n = len(obs)
         if n == 0:
             return
-        rows = (self.position + np.arange(n)) % self.capacity
+        end = self.position + n
+        rows = slice(self.position, end) if end <= self.capacity else np.arange(self.position, end) % self.capacity
         self.obs[rows] = obs
         self.actions[rows] = actions
         self.rewards[rows] = rewards

@@ -52,3 +52,43 @@ def test_one_step_windows_store_plain_transitions():
 def test_n_step_must_be_positive():
     with pytest.raises(ValueError, match="n_step=0 is invalid"):
         NStepReplayBuffer(ReplayBuffer(10, (1,)), n_step=0, gamma=0.9, num_envs=1)
+
+
+def reference_n_step(stream, n, gamma, num_envs):
+    """Per-env lists, one transition at a time: the definition the buffer must match."""
+    pending, out = [[] for _ in range(num_envs)], []
+    for obs, rewards, next_obs, terminated, truncated, valid in stream:
+        for i in np.flatnonzero(valid):
+            pending[i].append((obs[i, 0], rewards[i]))
+            ended = terminated[i] or truncated[i]
+            while pending[i] and (ended or len(pending[i]) == n):
+                window = pending[i]
+                discounted = sum(gamma**k * r for k, (_, r) in enumerate(window))
+                flags = (bool(terminated[i]), bool(truncated[i])) if ended else (False, False)
+                out.append((window[0][0], round(discounted, 4), next_obs[i, 0], *flags, len(window)))
+                pending[i] = window[1:]
+                if not ended:
+                    break
+    return sorted(out)
+
+
+@pytest.mark.parametrize("num_envs", [1, 3])
+def test_random_episodes_match_the_per_transition_definition(num_envs):
+    rng = np.random.default_rng(0)
+    inner = ReplayBuffer(10_000, (1,), seed=0)
+    buffer = NStepReplayBuffer(inner, n_step=3, gamma=0.9, num_envs=num_envs)
+    stream, resetting = [], np.zeros(num_envs, bool)
+    for t in range(400):
+        obs = (t * 10 + np.arange(num_envs, dtype=np.float32))[:, None]
+        rewards = rng.integers(0, 5, num_envs).astype(np.float32)
+        terminated, truncated = rng.random(num_envs) < 0.05, rng.random(num_envs) < 0.03
+        stream.append((obs, rewards, obs + 0.5, terminated, truncated, ~resetting))
+        buffer.add(obs, np.zeros(num_envs, np.int64), rewards, obs + 0.5, terminated, truncated, valid=~resetting)
+        resetting = terminated | truncated
+    n = len(inner)
+    got = sorted(
+        zip(inner.obs[:n, 0].tolist(), np.round(inner.rewards[:n], 4).tolist(), inner.next_obs[:n, 0].tolist(),
+            inner.terminated[:n].tolist(), inner.truncated[:n].tolist(), inner.n_steps[:n].tolist(), strict=True)
+    )  # fmt: skip
+    assert got == reference_n_step(stream, 3, 0.9, num_envs)
+    assert n > 300 * num_envs  # most steps were stored (the steady-state path ran)
