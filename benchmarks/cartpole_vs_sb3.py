@@ -157,9 +157,11 @@ def sb3_eval_callback(clock: EvalClock, eval_interval: int, first_eval: int, on_
 def sb3_dqn(env, seed: int):
     """SB3 DQN with dqn_cartpole.yaml's values.
 
+    SB3's DQN has no Double-DQN target: it bootstraps from max_a Q_target(s', a). The comparison
+    row runs lit_rl with double_dqn: false (MATCHED_TO_SB3); the config's double_dqn: true runs as
+    the row "lit_rl (config as shipped)", one more forward pass per gradient step.
+
     Unavoidable mismatches:
-    - SB3's DQN has no Double-DQN target: it bootstraps from max_a Q_target(s', a); the config
-      (lit_rl) uses double_dqn: true. Same per-step cost up to one extra forward pass in lit_rl.
     - SB3 counts target_update_interval in env steps (vector steps x n_envs); lit_rl in gradient
       steps. Converted: gradient steps x train_frequency x num_envs / gradient_steps (= 10 here).
     - Autoreset: SB3's DummyVecEnv resets in the same step, lit_rl (gymnasium >= 1.0) in the next
