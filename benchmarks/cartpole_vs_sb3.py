@@ -31,9 +31,11 @@ run (DQN: the Double-DQN target), the comparison row ``lit_rl`` runs SB3's algor
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -267,6 +269,32 @@ def run_sb3(algo: str, seed: int, eval_interval: int) -> dict[str, Any]:
     return summarize(clock, model.num_timesteps, train_seconds, cpu_seconds)
 
 
+# --------------------------------------------------------------------------------------- running
+def run_one(
+    framework: str, algo: str, seed: int, eval_interval: int, root: str,
+    config_files: dict[str, Path], overrides: dict[str, Any],
+) -> dict[str, Any]:
+    """One run. Also a side-by-side worker's entry point: a fresh interpreter, so it sets the globals."""
+    quiet()
+    torch.set_num_threads(1)
+    CONFIG_FILES.update(config_files)
+    OVERRIDES.clear()
+    OVERRIDES.update(overrides)
+    if framework == "sb3":
+        result = run_sb3(algo, seed, eval_interval)
+    else:
+        result = run_lit_rl(algo, seed, eval_interval, root, matched=framework == "lit_rl")
+    result["torch_threads_after"] = torch.get_num_threads()
+    return {"framework": framework, "algo": algo, "seed": seed, **result}
+
+
+def run_side_by_side(jobs: list[tuple]) -> list[dict[str, Any]]:
+    """Start the runs at once, one fresh process each: slow and fast spells of a shared machine hit all alike."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=len(jobs), mp_context=context, max_tasks_per_child=1) as pool:
+        return [future.result() for future in [pool.submit(run_one, *job) for job in jobs]]
+
+
 # -------------------------------------------------------------------------------------- results
 def summarize(clock: EvalClock, env_steps: int, train_seconds: float, cpu_seconds: float) -> dict[str, Any]:
     solved = next((point for point in clock.curve if point["return_mean"] >= SOLVED), None)
@@ -309,7 +337,8 @@ def table(payload: dict[str, Any]) -> str:
                 for r in rows if framework != "sb3" else []:
                     other = [
                         s for s in runs if s["algo"] == algo and s["framework"] == "sb3" and s["seed"] == r["seed"]
-                    ]
+                        and s.get("pair") == r.get("pair")  # side by side: the SB3 run beside this one
+                    ]  # fmt: skip
                     if other and r.get(key) and other[0].get(key):
                         per_seed.append(r[key] / other[0][key])
                 ratios.append(spread(per_seed, "{:.2f}") + "×" if per_seed else "—")
@@ -364,6 +393,10 @@ def main_benchmark() -> None:
         "--frameworks", nargs="+", default=list(FRAMEWORKS), choices=list(FRAMEWORKS),
         help="lit_rl: the config matched to SB3's algorithm; lit_rl_config: the config as shipped (DQN only)",
     )  # fmt: skip
+    parser.add_argument(
+        "--side-by-side", action="store_true",
+        help="run each lit_rl run at the same time as its own SB3 run (one process and core each)",
+    )  # fmt: skip
     parser.add_argument("--eval-interval", type=int, default=2500, help="env steps between greedy evaluations")
     parser.add_argument("--total-env-steps", type=int, default=None, help="override the configs' (smoke runs)")
     parser.add_argument(
@@ -400,27 +433,34 @@ def main_benchmark() -> None:
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "runs": [],
         "configs": {algo: CONFIG_FILES[algo].read_text() for algo in args.algos},
     }  # fmt: skip
+    pairs = 0
     with tempfile.TemporaryDirectory(prefix="lit_rl_bench_") as root:
         for algo in args.algos:
+            # The config already runs SB3's algorithm where nothing is matched: "lit_rl" is that run.
+            frameworks = [f for f in args.frameworks if f != "lit_rl_config" or MATCHED_TO_SB3[algo]]
             for seed in args.seeds:
-                for framework in args.frameworks:  # interleaved: load hits both frameworks alike
-                    if framework == "lit_rl_config" and not MATCHED_TO_SB3[algo]:
-                        continue  # the config already runs SB3's algorithm: "lit_rl" is this run
-                    if framework != "sb3":
-                        result = run_lit_rl(algo, seed, args.eval_interval, root, matched=framework == "lit_rl")
+                if args.side_by_side:  # each lit_rl run beside its own SB3 run, one process each
+                    groups = [[framework, "sb3"] for framework in frameworks if framework != "sb3"]
+                else:  # interleaved: load hits both frameworks alike
+                    groups = [[framework] for framework in frameworks]
+                for group in groups:
+                    run = (algo, seed, args.eval_interval, root, CONFIG_FILES, OVERRIDES)
+                    jobs = [(framework, *run) for framework in group]
+                    if len(jobs) == 1:
+                        results = [run_one(*jobs[0])]
                     else:
-                        result = run_sb3(algo, seed, args.eval_interval)
-                    result = {"framework": framework, "algo": algo, "seed": seed, **result}
-                    result["torch_threads_after"] = torch.get_num_threads()
-                    payload["runs"].append(result)
-                    write_json(args.out, payload)  # partial results survive an interrupted run
-                    print(
-                        f"{algo} {framework:13s} seed {seed}: {result['env_steps']} env steps in "
-                        f"{result['train_seconds']:.1f} s ({result['env_steps_per_sec']:.0f}/s), solved at "
-                        f"{result['solved_env_steps']} steps / {result['solved_train_seconds']} s, "
-                        f"final {result['final_return']:.1f}",
-                        flush=True,
-                    )
+                        pairs += 1
+                        results = [{**result, "pair": pairs} for result in run_side_by_side(jobs)]
+                    for result in results:
+                        payload["runs"].append(result)
+                        write_json(args.out, payload)  # partial results survive an interrupted run
+                        print(
+                            f"{algo} {result['framework']:13s} seed {seed}: {result['env_steps']} env steps in "
+                            f"{result['train_seconds']:.1f} s ({result['env_steps_per_sec']:.0f}/s), solved at "
+                            f"{result['solved_env_steps']} steps / {result['solved_train_seconds']} s, "
+                            f"final {result['final_return']:.1f}",
+                            flush=True,
+                        )
     print()
     print(table(payload))
     plot(payload, args.out.with_suffix(".png"))
