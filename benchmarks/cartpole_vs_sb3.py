@@ -67,10 +67,16 @@ OVERRIDES: dict[str, Any] = {}  # --total-env-steps (a quick smoke run); applied
 # What lit_rl changes in a config to run SB3's algorithm: SB3's DQN has no Double-DQN target.
 MATCHED_TO_SB3: dict[str, dict[str, Any]] = {"dqn": {"double_dqn": False}, "ppo": {}}
 FRAMEWORKS = {
-    "lit_rl": "lit_rl (matched to SB3)",  # the config with MATCHED_TO_SB3: the speed comparison
+    "lit_rl": "lit_rl",  # the config with MATCHED_TO_SB3: the speed comparison
     "sb3": "SB3",
-    "lit_rl_config": "lit_rl (config as shipped)",  # run only where it differs from the matched one
+    "lit_rl_config": "lit_rl, config as shipped (Double DQN)",  # run only where it differs from "lit_rl"
 }
+
+
+def framework_label(framework: str, algo: str) -> str:
+    if framework == "lit_rl" and MATCHED_TO_SB3[algo]:
+        return "lit_rl, matched to SB3 (no Double DQN)"
+    return FRAMEWORKS[framework]
 
 
 def load_config(algo: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -344,7 +350,7 @@ def table(payload: dict[str, Any]) -> str:
                 ratios.append(spread(per_seed, "{:.2f}") + "×" if per_seed else "—")
             solved = sum(r["solved_env_steps"] is not None for r in rows)
             lines.append(
-                f"| {algo.upper()} | {FRAMEWORKS[framework]} | {solved}/{len(rows)} "
+                f"| {algo.upper()} | {framework_label(framework, algo)} | {solved}/{len(rows)} "
                 f"| {spread([r['solved_env_steps'] for r in rows])} "
                 f"| {spread([r['solved_train_seconds'] for r in rows], '{:.1f}')} "
                 f"| {spread([r.get('solved_train_cpu_seconds') for r in rows], '{:.1f}')} "
@@ -372,7 +378,7 @@ def plot(payload: dict[str, Any], path: Path) -> None:
                 continue
             xs = [p["env_steps"] for p in r["curve"]]
             ys = [p["return_mean"] for p in r["curve"]]
-            label = f"{FRAMEWORKS[r['framework']]} seed {r['seed']}"
+            label = f"{framework_label(r['framework'], algo)} seed {r['seed']}"
             style = styles[payload["seeds"].index(r["seed"]) % len(styles)] if r["seed"] in payload["seeds"] else "-"
             ax.plot(xs, ys, style, color=colors[r["framework"]], label=label, marker=".", markersize=3, lw=1.2)
         ax.axhline(SOLVED, color="grey", lw=0.8, ls=":")
