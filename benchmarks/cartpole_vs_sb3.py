@@ -31,11 +31,9 @@ run (DQN: the Double-DQN target), the comparison row ``lit_rl`` runs SB3's algor
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +52,7 @@ from bench_common import (  # noqa: E402
     optimizer_from_config,
     patch_evaluation,
     quiet,
+    run_side_by_side,
     snapshot_config,
     spread,
     write_json,
@@ -294,13 +293,6 @@ def run_one(
     return {"framework": framework, "algo": algo, "seed": seed, **result}
 
 
-def run_side_by_side(jobs: list[tuple]) -> list[dict[str, Any]]:
-    """Start the runs at once, one fresh process each: slow and fast spells of a shared machine hit all alike."""
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=len(jobs), mp_context=context, max_tasks_per_child=1) as pool:
-        return [future.result() for future in [pool.submit(run_one, *job) for job in jobs]]
-
-
 # -------------------------------------------------------------------------------------- results
 def summarize(clock: EvalClock, env_steps: int, train_seconds: float, cpu_seconds: float) -> dict[str, Any]:
     solved = next((point for point in clock.curve if point["return_mean"] >= SOLVED), None)
@@ -456,7 +448,7 @@ def main_benchmark() -> None:
                         results = [run_one(*jobs[0])]
                     else:
                         pairs += 1
-                        results = [{**result, "pair": pairs} for result in run_side_by_side(jobs)]
+                        results = [{**result, "pair": pairs} for result in run_side_by_side(run_one, jobs)]
                     for result in results:
                         payload["runs"].append(result)
                         write_json(args.out, payload)  # partial results survive an interrupted run

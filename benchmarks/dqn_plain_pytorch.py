@@ -56,6 +56,7 @@ from bench_common import (  # noqa: E402
     optimizer_from_config,
     patch_evaluation,
     quiet,
+    run_side_by_side,
     snapshot_config,
     spread,
     write_json,
@@ -187,6 +188,19 @@ VARIANTS = {
 }
 
 
+def run_variant(
+    variant: str, steps: int, repeat: int, root: str, config: Path, model_args: dict[str, Any]
+) -> dict[str, Any]:
+    """One timed run. Also a side-by-side worker's entry point: a fresh interpreter, so it sets the globals."""
+    global CONFIG
+    quiet()
+    torch.set_num_threads(1)
+    CONFIG = config
+    MODEL_ARGS.clear()
+    MODEL_ARGS.update(model_args)
+    return {"variant": variant, "repeat": repeat, **VARIANTS[variant](steps, repeat, root)}
+
+
 def profile(variant: str, steps: int, root: str, top: int = 25) -> str:
     profiler = cProfile.Profile()
     profiler.enable()
@@ -199,6 +213,12 @@ def profile(variant: str, steps: int, root: str, top: int = 25) -> str:
     return out.getvalue()
 
 
+def plain_partner(runs: list[dict[str, Any]], run: dict[str, Any]) -> dict[str, Any]:
+    """The plain loop run beside ``run`` (side by side), else the one of the same repeat."""
+    key = "pair" if "pair" in run else "repeat"
+    return next(r for r in runs if r["variant"] == "plain" and r.get(key) == run[key])
+
+
 def main_benchmark() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, default=CONFIGS / "dqn_cartpole.yaml", help="a DQN config")
@@ -209,6 +229,10 @@ def main_benchmark() -> None:
         help="override a model argument in both loops, e.g. --model-arg buffer_size=50000",
     )  # fmt: skip
     parser.add_argument("--only", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument(
+        "--side-by-side", action="store_true",
+        help="run each lit_rl variant at the same time as its own plain loop (one process and core each)",
+    )  # fmt: skip
     parser.add_argument("--cprofile", type=int, default=0, help="also cProfile each variant for this many env steps")
     parser.add_argument("--out", type=Path, default=RESULTS / "dqn_plain_pytorch.json")
     args = parser.parse_args()
@@ -224,18 +248,32 @@ def main_benchmark() -> None:
     payload = {"benchmark": "dqn_plain_pytorch", "machine": machine(), "env_steps": args.env_steps,
                "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                "config": CONFIG.read_text(), "model_args": MODEL_ARGS, "runs": []}  # fmt: skip
+    if args.side_by_side and "plain" not in args.only:
+        parser.error("--side-by-side pairs each lit_rl variant with a plain loop: keep 'plain' in --only")
+    pairs = 0
     with tempfile.TemporaryDirectory(prefix="lit_rl_bench_") as root:
         for repeat in range(1, args.repeats + 1):
-            for variant in args.only:  # interleaved
-                result = {"variant": variant, "repeat": repeat, **VARIANTS[variant](args.env_steps, repeat, root)}
-                payload["runs"].append(result)
-                print(result, flush=True)
-                write_json(args.out, payload)
+            if args.side_by_side:
+                groups = [["plain", variant] for variant in args.only if variant != "plain"]
+            else:  # interleaved
+                groups = [[variant] for variant in args.only]
+            for group in groups:
+                jobs = [(variant, args.env_steps, repeat, root, CONFIG, MODEL_ARGS) for variant in group]
+                if len(jobs) == 1:
+                    results = [run_variant(*jobs[0])]
+                else:
+                    pairs += 1
+                    results = [{**result, "pair": pairs} for result in run_side_by_side(run_variant, jobs)]
+                for result in results:
+                    payload["runs"].append(result)
+                    print(result, flush=True)
+                    write_json(args.out, payload)
         profiles = {v: profile(v, args.cprofile, root) for v in args.only} if args.cprofile else {}
     lines = [
         f"DQN ({args.config}{''.join(f', {k}={v}' for k, v in MODEL_ARGS.items())}), {args.env_steps:,} env steps, "
         "no evaluation, "
-        f"{args.repeats} interleaved repeats. Cells: median (min–max). Wall-clock rates follow the machine's "
+        f"{args.repeats} {'side-by-side' if args.side_by_side else 'interleaved'} repeats. Cells: median "
+        "(min–max). Wall-clock rates follow the machine's "
         "load; CPU-time rates (process CPU seconds, all threads) are what the loop itself costs.",
         "",
         "| loop | env-steps/s (wall) | ratio to plain (wall) | env-steps per CPU-second | ratio to plain (CPU) |",
@@ -244,13 +282,13 @@ def main_benchmark() -> None:
     for variant in args.only:
         cells = []
         for key in ("env_steps_per_sec", "env_steps_per_cpu_sec"):
-            rates = {v: [r[key] for r in payload["runs"] if r["variant"] == v] for v in args.only}
+            runs = [r for r in payload["runs"] if r["variant"] == variant]
             ratio = "—"
-            if "plain" in rates and variant != "plain":
-                per_repeat = [r / p for r, p in zip(rates[variant], rates["plain"], strict=True)]
+            if "plain" in args.only and variant != "plain":
+                per_repeat = [r[key] / plain_partner(payload["runs"], r)[key] for r in runs]
                 ratio = spread(per_repeat, "{:.2f}") + "×"
                 payload[f"ratio_{variant}_to_plain_{key}"] = per_repeat
-            cells += [spread(rates[variant]), ratio]
+            cells += [spread([r[key] for r in runs]), ratio]
         label = {"plain": "plain PyTorch", "lit_rl": "lit_rl (TensorBoard logger, as configured)",
                  "lit_rl_no_logger": "lit_rl, `--trainer.logger false`"}[variant]  # fmt: skip
         lines.append(f"| {label} | {' | '.join(cells)} |")
