@@ -71,7 +71,9 @@ def instrument() -> None:
 
 
 def breakdown(rounds: int) -> list[tuple[str, float]]:
-    """Rows (what, ms per round), work first; the rest of a round is Lightning's per-batch machinery."""
+    """Rows (what, ms per round), work first. The per-batch row is the rest of the round: Lightning's loop
+    and lit_rl's per-batch hooks (learning-rate and epsilon schedules, episode statistics every
+    ``log_every_n_steps`` batches)."""
     ms = {label: seconds * 1e3 / rounds for label, seconds in SECONDS.items()}
     adam = ms["Adam.step"] - ms["closure"]
     work = [
@@ -92,7 +94,7 @@ def breakdown(rounds: int) -> list[tuple[str, float]]:
     lightning = [
         ("Lightning around each backward (hook dispatch)", around_backward),
         ("Lightning around each optimizer step (closure, hooks, counters)", around_step),
-        ("Lightning per batch (fetch, transfer, hooks, logger connector)", per_batch),
+        ("per batch: Lightning's fetch, transfer, hook dispatch and logger connector, lit_rl's hooks", per_batch),
     ]
     return [
         *work, ("work, in all", sum(value for _, value in work)),
