@@ -220,3 +220,10 @@ def run_side_by_side(function: Callable[..., Any], jobs: Sequence[tuple]) -> lis
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=len(jobs), mp_context=context, max_tasks_per_child=1) as pool:
         return [future.result() for future in [pool.submit(function, *job) for job in jobs]]
+
+
+def run_group(function: Callable[..., dict[str, Any]], jobs: Sequence[tuple], pair: int) -> list[dict[str, Any]]:
+    """One job in this process, or several side by side, their results tagged ``"pair": pair``."""
+    if len(jobs) == 1:
+        return [function(*jobs[0])]
+    return [{**result, "pair": pair} for result in run_side_by_side(function, jobs)]

@@ -52,7 +52,7 @@ from bench_common import (  # noqa: E402
     optimizer_from_config,
     patch_evaluation,
     quiet,
-    run_side_by_side,
+    run_group,
     snapshot_config,
     spread,
     write_json,
@@ -282,8 +282,7 @@ def run_one(
     """One run. Also a side-by-side worker's entry point: a fresh interpreter, so it sets the globals."""
     quiet()
     torch.set_num_threads(1)
-    CONFIG_FILES.update(config_files)
-    OVERRIDES.clear()
+    CONFIG_FILES.update(config_files)  # a worker starts from the defaults; in this process, no-ops
     OVERRIDES.update(overrides)
     if framework == "sb3":
         result = run_sb3(algo, seed, eval_interval)
@@ -444,11 +443,8 @@ def main_benchmark() -> None:
                 for group in groups:
                     run = (algo, seed, args.eval_interval, root, CONFIG_FILES, OVERRIDES)
                     jobs = [(framework, *run) for framework in group]
-                    if len(jobs) == 1:
-                        results = [run_one(*jobs[0])]
-                    else:
-                        pairs += 1
-                        results = [{**result, "pair": pairs} for result in run_side_by_side(run_one, jobs)]
+                    pairs += len(jobs) > 1
+                    results = run_group(run_one, jobs, pairs)
                     for result in results:
                         payload["runs"].append(result)
                         write_json(args.out, payload)  # partial results survive an interrupted run

@@ -56,7 +56,7 @@ from bench_common import (  # noqa: E402
     optimizer_from_config,
     patch_evaluation,
     quiet,
-    run_side_by_side,
+    run_group,
     snapshot_config,
     spread,
     write_json,
@@ -196,8 +196,7 @@ def run_variant(
     quiet()
     torch.set_num_threads(1)
     CONFIG = config
-    MODEL_ARGS.clear()
-    MODEL_ARGS.update(model_args)
+    MODEL_ARGS.update(model_args)  # a worker starts from the defaults; in this process, a no-op
     return {"variant": variant, "repeat": repeat, **VARIANTS[variant](steps, repeat, root)}
 
 
@@ -259,11 +258,8 @@ def main_benchmark() -> None:
                 groups = [[variant] for variant in args.only]
             for group in groups:
                 jobs = [(variant, args.env_steps, repeat, root, CONFIG, MODEL_ARGS) for variant in group]
-                if len(jobs) == 1:
-                    results = [run_variant(*jobs[0])]
-                else:
-                    pairs += 1
-                    results = [{**result, "pair": pairs} for result in run_side_by_side(run_variant, jobs)]
+                pairs += len(jobs) > 1
+                results = run_group(run_variant, jobs, pairs)
                 for result in results:
                     payload["runs"].append(result)
                     print(result, flush=True)
