@@ -5,7 +5,9 @@ greedy policy every ``--eval-interval`` env steps (20 episodes, one per sub-envi
 ``lit_rl.evaluation.evaluate_episodes`` and the same episode seeds for both frameworks), and records
 the env steps and training wall-clock until the greedy mean return first reaches 475, the final
 evaluation, and the env-steps/s of the whole run. Runs are interleaved (lit_rl seed 1, SB3 seed 1,
-lit_rl seed 2, ...) so that load on a shared machine hits both alike.
+lit_rl seed 2, ...) so that load on a shared machine hits both alike, or with ``--side-by-side`` each
+lit_rl run starts at the same time as its own SB3 run (one process and core each), and the speed
+ratio is taken within that pair.
 
 Wall-clock excludes evaluation for BOTH frameworks: every evaluation call is timed and subtracted,
 so the figures are training time only (env stepping, replay/rollout storage, gradient steps, and
@@ -18,14 +20,10 @@ run (DQN: the Double-DQN target), the comparison row ``lit_rl`` runs SB3's algor
 (``MATCHED_TO_SB3``), and ``lit_rl_config`` runs the config as shipped, for the record.
 
     pip install -e ".[bench]"
-    python benchmarks/cartpole_vs_sb3.py                        # 2 algos x 3 seeds x (2 or 3) frameworks
+    python benchmarks/cartpole_vs_sb3.py --side-by-side --seeds 1 2 3 4 5   # what benchmarks/README.md shows
+    python benchmarks/cartpole_vs_sb3.py                        # one run at a time, interleaved, seeds 1 2 3
     python benchmarks/cartpole_vs_sb3.py --algos dqn --seeds 1 2 3 --frameworks lit_rl sb3
     python benchmarks/cartpole_vs_sb3.py --report benchmarks/results/cartpole_vs_sb3.json   # table + PNG again
-    # two processes side by side, then one table (what benchmarks/README.md shows):
-    python benchmarks/cartpole_vs_sb3.py --algos dqn --out benchmarks/results/cartpole_dqn.json &
-    python benchmarks/cartpole_vs_sb3.py --algos ppo --out benchmarks/results/cartpole_ppo.json
-    python benchmarks/cartpole_vs_sb3.py --report benchmarks/results/cartpole_dqn.json \
-        benchmarks/results/cartpole_ppo.json
 """
 
 from __future__ import annotations
@@ -166,7 +164,7 @@ def sb3_dqn(env, seed: int):
 
     SB3's DQN has no Double-DQN target: it bootstraps from max_a Q_target(s', a). The comparison
     row runs lit_rl with double_dqn: false (MATCHED_TO_SB3); the config's double_dqn: true runs as
-    the row "lit_rl (config as shipped)", one more forward pass per gradient step.
+    the row "lit_rl, config as shipped", one more forward pass per gradient step.
 
     Unavoidable mismatches:
     - SB3 counts target_update_interval in env steps (vector steps x n_envs); lit_rl in gradient

@@ -17,14 +17,17 @@ No evaluation. lit_rl runs the same number of env steps through ``LightningCLI``
 with evaluation off (a huge ``eval_interval`` and ``--trainer.limit_val_batches 0``). Two lit_rl variants are timed: as
 configured (TensorBoard logger, the config's ``log_every_n_steps``) and with ``--trainer.logger false``.
 
-Repeats are interleaved (plain, lit_rl, lit_rl without logger, plain, ...); medians are reported.
+Repeats are interleaved (plain, lit_rl, lit_rl without logger, plain, ...), or with ``--side-by-side``
+each lit_rl variant runs at the same time as its own plain loop (one process and core each; the ratio
+is taken within the pair); medians are reported.
 
     python benchmarks/dqn_plain_pytorch.py                         # 20,000 env steps x 3 repeats
     python benchmarks/dqn_plain_pytorch.py --env-steps 5000 --repeats 1 --only lit_rl   # e.g. under py-spy
     python benchmarks/dqn_plain_pytorch.py --cprofile 6000         # + cProfile of both loops (top functions)
-    # Pong from pixels, a 50,000-transition buffer, 5,000 random steps then 4,000 training env steps:
-    python benchmarks/dqn_plain_pytorch.py --config configs/dqn_pong.yaml --env-steps 9000 --only plain lit_rl \
-        --model-arg buffer_size=50000 --model-arg learning_starts=5000 \
+    python benchmarks/dqn_plain_pytorch.py --side-by-side     # the CartPole table of benchmarks/README.md
+    # Pong from pixels, a 50,000-transition buffer, 5,000 random steps then 8,000 training env steps:
+    python benchmarks/dqn_plain_pytorch.py --side-by-side --config configs/dqn_pong.yaml --env-steps 13000 \
+        --repeats 2 --only plain lit_rl --model-arg buffer_size=50000 --model-arg learning_starts=5000 \
         --out benchmarks/results/dqn_plain_pytorch_pong.json
 """
 
