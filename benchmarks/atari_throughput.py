@@ -53,9 +53,12 @@ def env_alone(env_id: str, num_envs: int, env_kwargs: dict, seconds: float) -> f
 
 
 def fit_cli(args: argparse.Namespace, learning_starts: int, total_env_steps: int, root: str):
+    # No checkpoints: with save_replay_buffer, each one writes the whole 1M-transition ring (7.1 GB), and
+    # the fit's last one would land inside the timed window of (c).
     cli = main([
         "--config", str(CONFIG), "--trainer.logger", "false", "--trainer.enable_progress_bar", "false",
-        "--trainer.limit_val_batches", "0",
+        "--trainer.limit_val_batches", "0", "--trainer.callbacks", "[]", "--trainer.enable_checkpointing", "false",
+        "--model.save_replay_buffer", "false", "--model.record_video", "false",
         "--trainer.default_root_dir", root,
         "--model.learning_starts", str(learning_starts), "--model.total_env_steps", str(total_env_steps),
         "--model.buffer_size", str(args.buffer_size),
