@@ -38,7 +38,7 @@ class NStepReplayBuffer:
         self.actions = np.zeros((num_envs, n_step, *buffer.actions.shape[1:]), dtype=buffer.actions.dtype)
         self.rewards = np.zeros((num_envs, n_step))
         self.pending = np.zeros(num_envs, dtype=np.int64)
-        self.not_done = np.zeros(num_envs, dtype=bool)
+        self.no_ends = np.zeros(num_envs, dtype=bool)  # terminated = truncated = False for every env
 
     def add(self, obs, actions, rewards, next_obs, terminated, truncated, valid=None) -> None:
         all_valid = valid is None or valid.all()
@@ -77,7 +77,7 @@ class NStepReplayBuffer:
     def _add_to_full_windows(self, obs, actions, rewards, next_obs) -> None:
         """The steady state, in slices: every window gets its n-th step and stores its oldest transition."""
         self.obs[:, -1], self.actions[:, -1], self.rewards[:, -1] = obs, actions, rewards
-        returns, flags = self.rewards @ self.returns_from[0], self.not_done
+        returns, flags = self.rewards @ self.returns_from[0], self.no_ends
         self.buffer.add(self.obs[:, 0], self.actions[:, 0], returns, next_obs, flags, flags, n_steps=self.n_step)
         for window in (self.obs, self.actions, self.rewards):
             window[:, :-1] = window[:, 1:]
