@@ -75,6 +75,8 @@ def breakdown(rounds: int) -> list[tuple[str, float]]:
     and lit_rl's per-batch hooks (learning-rate and epsilon schedules, episode statistics every
     ``log_every_n_steps`` batches)."""
     ms = {label: seconds * 1e3 / rounds for label, seconds in SECONDS.items()}
+    if "Adam.step" not in ms:
+        raise SystemExit("dqn_loop_breakdown.py times torch.optim.Adam's step; this config's optimizer is another")
     adam = ms["Adam.step"] - ms["closure"]
     work = [
         ("env steps: act, env step, store (ReplayCollector)", ms["env steps: act, step, store"]),
