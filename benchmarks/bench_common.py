@@ -211,6 +211,23 @@ def merge_reports(paths: Sequence[Path], out: Path) -> dict[str, Any]:
     return payload
 
 
+def lit_rl_cli(config: Path, seed: int, root: str, model_args: dict[str, Any], *trainer_args: str) -> Any:
+    """lit_rl's ``LightningCLI`` on ``config``, not yet fitted, as the benchmarks run it.
+
+    No checkpoints (the peers write none), progress bar or model summary; the config's TensorBoard
+    logger stays unless ``trainer_args`` say otherwise. ``model_args`` override the config's.
+    """
+    from lit_rl.cli import main
+
+    return main([
+        "--config", str(config), "--seed_everything", str(seed),
+        *[arg for name, value in model_args.items() for arg in (f"--model.init_args.{name}", str(value))],
+        "--trainer.callbacks", "[]", "--trainer.enable_checkpointing", "false",
+        "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
+        "--trainer.default_root_dir", root, *trainer_args,
+    ], run=False)  # fmt: skip
+
+
 def run_side_by_side(function: Callable[..., Any], jobs: Sequence[tuple]) -> list[Any]:
     """``function(*job)`` for every job at once, one fresh (spawned) process each, results in order.
 

@@ -44,6 +44,7 @@ from bench_common import (  # noqa: E402
     CONFIGS,
     RESULTS,
     EvalClock,
+    lit_rl_cli,
     machine,
     machine_line,
     merge_reports,
@@ -83,20 +84,11 @@ def load_config(algo: str) -> tuple[dict[str, Any], dict[str, Any]]:
 
 # ---------------------------------------------------------------------------------------- lit_rl
 def run_lit_rl(algo: str, seed: int, eval_interval: int, root: str, matched: bool) -> dict[str, Any]:
-    from lit_rl.cli import main
     from lit_rl.envs import make_vector_env
     from lit_rl.evaluation import evaluate_episodes
 
-    overrides = {**(MATCHED_TO_SB3[algo] if matched else {}), **OVERRIDES}
-    cli = main([
-        "--config", str(CONFIG_FILES[algo]), "--seed_everything", str(seed),
-        "--model.init_args.eval_interval", str(eval_interval),
-        # No checkpoints (SB3 writes none either); the TensorBoard logger stays, as a user runs it.
-        "--trainer.callbacks", "[]", "--trainer.enable_checkpointing", "false",
-        "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
-        "--trainer.default_root_dir", root,
-        *[arg for name, value in overrides.items() for arg in (f"--model.init_args.{name}", str(value))],
-    ], run=False)  # fmt: skip
+    overrides = {"eval_interval": eval_interval, **(MATCHED_TO_SB3[algo] if matched else {}), **OVERRIDES}
+    cli = lit_rl_cli(CONFIG_FILES[algo], seed, root, overrides)  # the TensorBoard logger stays, as a user runs it
     module = cli.model
     clock = EvalClock()
     with patch_evaluation(clock.timed(evaluate_episodes, lambda: module.env_steps)):

@@ -28,7 +28,7 @@ import torch
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import CONFIGS, machine, machine_line, quiet  # noqa: E402
+from bench_common import CONFIGS, lit_rl_cli, machine, machine_line, quiet  # noqa: E402
 
 SECONDS: collections.Counter[str] = collections.Counter()
 
@@ -114,21 +114,13 @@ def main_benchmark() -> None:
     quiet()
     torch.set_num_threads(1)
     instrument()
-    from lit_rl.cli import main
-
     model_args = {"total_env_steps": args.env_steps, "eval_interval": 10**9, "record_video": False,
                   "save_replay_buffer": False}  # fmt: skip
     for item in args.model_arg:
         name, _, value = item.partition("=")
         model_args[name] = yaml.safe_load(value)
     with tempfile.TemporaryDirectory(prefix="lit_rl_bench_") as root:
-        cli = main([
-            "--config", str(args.config), "--seed_everything", "1",
-            *[arg for name, value in model_args.items() for arg in (f"--model.init_args.{name}", str(value))],
-            "--trainer.limit_val_batches", "0", "--trainer.callbacks", "[]", "--trainer.enable_checkpointing", "false",
-            "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
-            "--trainer.default_root_dir", root,
-        ], run=False)  # fmt: skip
+        cli = lit_rl_cli(args.config, 1, root, model_args, "--trainer.limit_val_batches", "0")
         cli.trainer.fit(cli.model)
         rounds = cli.trainer.fit_loop.epoch_loop._batches_that_stepped
     hp = cli.model.hparams

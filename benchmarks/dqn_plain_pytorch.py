@@ -54,6 +54,7 @@ from bench_common import (  # noqa: E402
     CONFIGS,
     RESULTS,
     EvalClock,
+    lit_rl_cli,
     machine,
     machine_line,
     optimizer_from_config,
@@ -160,18 +161,11 @@ def plain_dqn(total_env_steps: int, seed: int) -> dict[str, Any]:
 
 def lit_rl_dqn(total_env_steps: int, seed: int, logger: bool, root: str) -> dict[str, Any]:
     """The same env steps through lit_rl.DQN + Lightning (no checkpoints, evaluation excluded)."""
-    from lit_rl.cli import main
     from lit_rl.evaluation import evaluate_episodes
 
-    cli = main([
-        "--config", str(CONFIG), "--seed_everything", str(seed),
-        "--model.init_args.total_env_steps", str(total_env_steps),
-        "--model.init_args.eval_interval", str(10**9), "--trainer.limit_val_batches", "0",
-        "--trainer.callbacks", "[]", "--trainer.enable_checkpointing", "false",
-        "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
-        "--trainer.default_root_dir", root, *([] if logger else ["--trainer.logger", "false"]),
-        *[arg for name, value in {**NO_IO, **MODEL_ARGS}.items() for arg in (f"--model.init_args.{name}", str(value))],
-    ], run=False)  # fmt: skip
+    model_args = {"total_env_steps": total_env_steps, "eval_interval": 10**9, **NO_IO, **MODEL_ARGS}
+    trainer_args = ["--trainer.limit_val_batches", "0", *([] if logger else ["--trainer.logger", "false"])]
+    cli = lit_rl_cli(CONFIG, seed, root, model_args, *trainer_args)
     module = cli.model
     clock = EvalClock()
     with patch_evaluation(clock.timed(evaluate_episodes, lambda: module.env_steps)):  # in case it evaluates

@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_common import (  # noqa: E402
     CONFIGS,
     RESULTS,
+    lit_rl_cli,
     machine,
     machine_line,
     merge_reports,
@@ -94,8 +95,6 @@ class TrainingClock(L.Callback):
 
 
 def run_lit_rl(algo: str, seed: int, args: argparse.Namespace, root: str) -> dict[str, Any]:
-    from lit_rl.cli import main
-
     a = model_args(algo)
     if algo == "dqn":
         overrides = {"buffer_size": BUFFER_SIZE, "learning_starts": LEARNING_STARTS,
@@ -106,13 +105,7 @@ def run_lit_rl(algo: str, seed: int, args: argparse.Namespace, root: str) -> dic
         overrides = {"total_env_steps": (args.ppo_warmup_rollouts + args.ppo_rollouts) * rollout}
         warmup_epochs = args.ppo_warmup_rollouts
     overrides.update({name: value for name, value in NO_IO.items() if name in a})
-    cli = main([
-        "--config", str(CONFIG_FILES[algo]), "--seed_everything", str(seed),
-        *[arg for name, value in overrides.items() for arg in (f"--model.init_args.{name}", str(value))],
-        "--trainer.limit_val_batches", "0", "--trainer.callbacks", "[]", "--trainer.enable_checkpointing", "false",
-        "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
-        "--trainer.default_root_dir", root,
-    ], run=False)  # fmt: skip
+    cli = lit_rl_cli(CONFIG_FILES[algo], seed, root, overrides, "--trainer.limit_val_batches", "0")
     cli.trainer.callbacks.insert(0, clock := TrainingClock(warmup_epochs))
     cli.trainer.fit(cli.model)
     return {"env_steps": clock.env_steps, "gradient_steps": clock.gradient_steps, "seconds": round(clock.seconds, 2),
