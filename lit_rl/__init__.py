@@ -2,6 +2,7 @@
 
 from lit_rl.algorithms import A2C, DQN, PPO, Reinforce
 from lit_rl.callbacks import (
+    CpuThreads,
     EpsilonDecay,
     EvaluationVideo,
     ReplayCollector,
@@ -9,6 +10,7 @@ from lit_rl.callbacks import (
     RolloutCollector,
     TargetNetworkUpdate,
 )
+from lit_rl.cpu import cpu_precision
 from lit_rl.frame_replay_buffer import FrameReplayBuffer
 from lit_rl.n_step_replay import NStepReplayBuffer
 from lit_rl.replay_buffer import ReplayBatch, ReplayBuffer
@@ -18,6 +20,7 @@ from lit_rl.rollout_dataset import RolloutDataset
 
 __all__ = [
     "A2C",
+    "CpuThreads",
     "DQN",
     "EpsilonDecay",
     "EvaluationVideo",
@@ -35,5 +38,6 @@ __all__ = [
     "RolloutCollector",
     "RolloutDataset",
     "TargetNetworkUpdate",
+    "cpu_precision",
 ]
 __version__ = "0.1.0"

@@ -9,6 +9,9 @@ from pathlib import Path
 import lightning as L
 import torch
 from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.utilities import rank_zero_info
+
+from lit_rl.cpu import cpu_precision
 
 TRAINER_DEFAULTS = {
     "max_epochs": -1,  # training length is the model's total_env_steps
@@ -18,7 +21,28 @@ LIGHTNING_CKPT_ALIASES = ("last", "best", "hpc", "registry")
 
 
 class LitRLCLI(LightningCLI):
-    """LightningCLI that checks ``--ckpt_path`` before it creates a run folder, an env or a logger."""
+    """LightningCLI that checks ``--ckpt_path`` before it creates a run folder, an env or a logger.
+
+    It adds one top-level option, ``auto_cpu_precision`` (false unless a config sets it): on a CPU
+    run whose ``trainer.precision`` is not set, use ``lit_rl.cpu_precision()`` (``bf16-mixed`` where
+    the CPU has native bf16, ``32-true`` elsewhere) and say so.
+    """
+
+    def add_arguments_to_parser(self, parser) -> None:
+        parser.add_argument(
+            "--auto_cpu_precision",
+            type=bool,
+            default=False,
+            help="On a CPU run with no trainer.precision, use bf16-mixed if the CPU has native bf16 "
+            "(AVX512-BF16 or AMX), else 32-true.",
+        )
+
+    def before_instantiate_classes(self) -> None:
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        trainer = config["trainer"]
+        if config.get("auto_cpu_precision") and trainer.get("precision") is None and runs_on_cpu(trainer):
+            trainer["precision"] = cpu_precision()
+            rank_zero_info(f"lit_rl: trainer.precision={trainer['precision']} chosen for this CPU (auto_cpu_precision)")
 
     def _parse_ckpt_path(self) -> None:
         subcommand = self.config.get("subcommand")
@@ -30,6 +54,14 @@ class LitRLCLI(LightningCLI):
         if ckpt_path and ckpt_path not in LIGHTNING_CKPT_ALIASES:
             check_checkpoint(ckpt_path, self.config[subcommand]["model"])
         super()._parse_ckpt_path()
+
+
+def runs_on_cpu(trainer_config) -> bool:
+    """Whether the Trainer's ``accelerator`` setting resolves to the CPU."""
+    accelerator = trainer_config.get("accelerator") or "auto"
+    if accelerator == "auto":
+        return not (torch.cuda.is_available() or torch.backends.mps.is_available())
+    return accelerator == "cpu"
 
 
 def newest_last_checkpoint(root: Path) -> Path:

@@ -39,7 +39,11 @@ def check_env_id(env_id: str) -> None:
 
 
 def make_vector_env(
-    env_id: str, num_envs: int, env_kwargs: dict[str, Any] | None = None, render_mode: str | None = None
+    env_id: str,
+    num_envs: int,
+    env_kwargs: dict[str, Any] | None = None,
+    render_mode: str | None = None,
+    num_threads: int | None = None,
 ) -> gym.vector.VectorEnv:
     """A synchronous vector env with next-step autoreset that reports finished episodes.
 
@@ -48,6 +52,7 @@ def make_vector_env(
     factory in lit_rl honours so that collectors and evaluation read true episode scores.
     Seed it through ``env.reset(seed=s)``: sub-environment ``i`` gets ``s + i``.
     ``render_mode="rgb_array"`` makes ``env.render()`` return one frame per sub-environment.
+    ``num_threads`` sets the emulator threads of ale-py's native Atari env unless ``env_kwargs`` does.
     """
     check_env_id(env_id)
     from lit_rl import atari
@@ -56,6 +61,8 @@ def make_vector_env(
     if atari.is_atari_env_id(env_id):  # frame stacks, true game scores; env_kwargs as make_atari_vector_env's
         if render_mode is not None:  # only the gymnasium backend renders; it gives the same observations
             env_kwargs.update(backend="gymnasium", render_mode=render_mode)
+        if num_threads is not None:
+            env_kwargs.setdefault("num_threads", num_threads)
         return atari.make_atari_vector_env(env_id, num_envs, **env_kwargs)
     if render_mode is not None:
         env_kwargs["render_mode"] = render_mode

@@ -13,6 +13,7 @@ import torch
 from gymnasium import spaces
 from torch import Tensor
 
+from lit_rl.cpu import threads_per_process
 from lit_rl.envs import make_vector_env
 from lit_rl.evaluation import evaluate_episodes
 from lit_rl.seeding import run_seed
@@ -31,7 +32,10 @@ def open_evaluation_env(module: L.LightningModule) -> tuple[gym.vector.VectorEnv
     """
     hp = module.hparams
     rank = module.trainer.global_rank if module._trainer is not None else 0
-    env = make_vector_env(hp.env_id, hp.eval_episodes if rank == 0 else 1, hp.env_kwargs)
+    processes = module.trainer.num_devices if module._trainer is not None else 1
+    env = make_vector_env(
+        hp.env_id, hp.eval_episodes if rank == 0 else 1, hp.env_kwargs, num_threads=threads_per_process(processes)
+    )
     observation_space, action_space = env.single_observation_space, env.single_action_space
     if rank != 0:
         env.close()

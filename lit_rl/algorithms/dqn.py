@@ -26,6 +26,7 @@ from lit_rl.algorithms.common import (
     recorded_observation_space,
     reject_trainer_gradient_clipping,
 )
+from lit_rl.callbacks.cpu_threads import CpuThreads
 from lit_rl.callbacks.epsilon_decay import EpsilonDecay
 from lit_rl.callbacks.evaluation_video import EvaluationVideo
 from lit_rl.callbacks.replay_collector import ReplayCollector
@@ -150,6 +151,7 @@ class DQN(L.LightningModule):
         self.optimizer_factory = optimizer
         # Built here so that bad values stop the run before any env exists; see configure_callbacks.
         self.default_callbacks = [
+            CpuThreads(),
             ReplayCollector(num_envs, learning_starts, train_frequency, total_env_steps),
             EpsilonDecay(start_e, end_e, exploration_fraction, total_env_steps, schedule=exploration_schedule),
             TargetNetworkUpdate(target_update_interval, tau),

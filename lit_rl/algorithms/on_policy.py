@@ -28,6 +28,7 @@ from lit_rl.algorithms.common import (
     recorded_observation_space,
     reject_trainer_gradient_clipping,
 )
+from lit_rl.callbacks.cpu_threads import CpuThreads
 from lit_rl.callbacks.evaluation_video import EvaluationVideo
 from lit_rl.callbacks.rollout_collector import RolloutCollector
 from lit_rl.checks import check_choice, check_non_negative, check_positive, check_unit_interval
@@ -81,7 +82,7 @@ class OnPolicyModule(L.LightningModule):
         self.update_epochs, self.num_minibatches = update_epochs, num_minibatches
         self.automatic_optimization = False  # training_step runs the rollout's minibatch updates
         # Built here so that bad values stop the run before any env exists; see configure_callbacks.
-        self.default_callbacks = [RolloutCollector(hp.num_envs, hp.num_steps, hp.total_env_steps)]
+        self.default_callbacks = [CpuThreads(), RolloutCollector(hp.num_envs, hp.num_steps, hp.total_env_steps)]
         if hp.get("record_video"):
             self.default_callbacks.append(EvaluationVideo())
         self.env_steps = 0
@@ -180,7 +181,8 @@ class OnPolicyModule(L.LightningModule):
     def finish_rollout(self, next_obs: np.ndarray) -> None:
         """Compute the rollout's advantages; the collector calls this after the last step."""
         buffer = self.rollout_buffer
-        next_value = self.policy.value(torch.as_tensor(next_obs, device=self.device))
+        with self.trainer.precision_plugin.forward_context():  # as the rollout's own values were computed
+            next_value = self.policy.value(torch.as_tensor(next_obs, device=self.device))
         buffer.compute_returns(next_value, self.hparams.gamma, self.hparams.get("gae_lambda", 1.0))
         self.rollout_explained_variance = explained_variance(buffer.values, buffer.returns, buffer.valid)
 

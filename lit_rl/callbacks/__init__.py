@@ -1,3 +1,4 @@
+from lit_rl.callbacks.cpu_threads import CpuThreads
 from lit_rl.callbacks.env_stepping import EnvStepping
 from lit_rl.callbacks.epsilon_decay import EpsilonDecay
 from lit_rl.callbacks.evaluation_video import EvaluationVideo
@@ -7,6 +8,7 @@ from lit_rl.callbacks.rollout_collector import RolloutCollector
 from lit_rl.callbacks.target_network_update import TargetNetworkUpdate, polyak_update
 
 __all__ = [
+    "CpuThreads",
     "EnvStepping",
     "EpsilonDecay",
     "EvaluationVideo",

@@ -9,6 +9,7 @@ import lightning as L
 import numpy as np
 
 from lit_rl.checks import check_positive
+from lit_rl.cpu import threads_per_process
 from lit_rl.envs import episodes_ended, make_vector_env
 from lit_rl.episode_statistics import EpisodeStatistics
 from lit_rl.seeding import run_seed
@@ -31,7 +32,9 @@ class EnvStepping(L.Callback):
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if stage != "fit":
             return
-        self.env = make_vector_env(pl_module.hparams.env_id, self.num_envs, pl_module.hparams.get("env_kwargs"))
+        hp = pl_module.hparams
+        threads = threads_per_process(trainer.num_devices)  # the share CpuThreads gives torch
+        self.env = make_vector_env(hp.env_id, self.num_envs, hp.get("env_kwargs"), num_threads=threads)
         self.seed = run_seed() + trainer.global_rank * self.num_envs
         self.obs, _ = self.env.reset(seed=self.seed)
         # With next-step autoreset, the step after an episode ends only resets that env.

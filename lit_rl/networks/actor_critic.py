@@ -10,6 +10,7 @@ from gymnasium import spaces
 from torch import Tensor, nn
 from torch.distributions import Categorical, Distribution, Independent, Normal
 
+from lit_rl.networks.float32_head import float32_head
 from lit_rl.networks.nature_cnn import NatureCNN
 
 
@@ -94,14 +95,14 @@ class ActorCritic(nn.Module):
         else:
             obs = obs.to(torch.float32)
             actor_features, critic_features = self.actor_body(obs), self.critic_body(obs)
-        # float32 outputs: under mixed precision, log-probabilities, entropies and values stay exact.
-        values = self.critic_head(critic_features).squeeze(-1).float()
-        return self.distribution(self.actor_head(actor_features).float()), values
+        # float32 heads: under mixed precision, logits, log-probabilities, entropies and values stay exact.
+        values = float32_head(self.critic_head, critic_features).squeeze(-1)
+        return self.distribution(float32_head(self.actor_head, actor_features)), values
 
     def value(self, obs: Tensor) -> Tensor:
         if self.trunk is not None:
-            return self.critic_head(self.trunk.features(obs)).squeeze(-1).float()
-        return self.critic_head(self.critic_body(obs.to(torch.float32))).squeeze(-1).float()
+            return float32_head(self.critic_head, self.trunk.features(obs)).squeeze(-1)
+        return float32_head(self.critic_head, self.critic_body(obs.to(torch.float32))).squeeze(-1)
 
     def distribution(self, head: Tensor) -> Distribution:
         # Argument validation costs more than the small networks here; the inputs come from the network.

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from lit_rl.networks.float32_head import float32_head
+
 
 class NatureCNN(nn.Module):
     """Three conv layers and a 512-unit layer, for ``[C, 84, 84]`` uint8 frame stacks.
@@ -41,4 +43,4 @@ class NatureCNN(nn.Module):
         return self.fc(self.trunk(obs.to(torch.float32) * scale))
 
     def forward(self, obs: Tensor) -> Tensor:
-        return self.head(self.features(obs))
+        return float32_head(self.head, self.features(obs))
