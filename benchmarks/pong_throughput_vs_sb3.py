@@ -19,14 +19,23 @@ env (threads) and stores each frame once (FrameReplayBuffer); SB3 steps them one
 (DummyVecEnv) and stores whole stacks for obs and next_obs. lit_rl runs as a user runs it (Lightning
 Trainer, TensorBoard logger); checkpointing and validation are off in both.
 
-    python benchmarks/pong_throughput_vs_sb3.py --repeats 2     # ~1-2 minutes per run on 2 busy CPU cores
-    python benchmarks/pong_throughput_vs_sb3.py --algos ppo --frameworks lit_rl --repeats 2
+Every run is a fresh Python process with its own thread settings (``--runs``); ``baseline`` runs an older
+lit_rl from its own source tree and configs, so one invocation compares two commits and SB3 on the same
+machine in the same hour:
+
+    git worktree add /tmp/lit_rl_base 36c5ed6
+    python benchmarks/pong_throughput_vs_sb3.py --repeats 3 --baseline /tmp/lit_rl_base \
+        --runs lit_rl baseline:1 baseline:default sb3:1 sb3:default     # ~25 minutes on 2 CPU cores
+    python benchmarks/pong_throughput_vs_sb3.py --algos ppo --runs lit_rl --repeats 2
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import json
+import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -41,6 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_common import (  # noqa: E402
     CONFIGS,
     RESULTS,
+    ROOT,
     lit_rl_cli,
     machine,
     machine_line,
@@ -197,15 +207,56 @@ def run_sb3(algo: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+RUN_SPECS_HELP = """runs as FRAMEWORK[:THREADS]: FRAMEWORK is lit_rl (this tree), baseline (the tree given by
+--baseline, e.g. a git worktree of an older commit) or sb3; THREADS is 1 (OMP_NUM_THREADS=1 and one torch
+thread) or default (nothing set: torch's default, and this tree's lit_rl chooses its own)"""
+
+
+def run_child(spec: dict[str, Any]) -> dict[str, Any]:
+    """One run in this (fresh) process: ``spec`` from the parent's ``run_in_subprocess``."""
+    if spec["tree"]:  # an older lit_rl: its package and configs, before anything imports lit_rl
+        sys.path.insert(0, spec["tree"])
+    quiet()
+    if spec["threads"] == "1":
+        torch.set_num_threads(1)
+    import lit_rl
+
+    assert Path(lit_rl.__file__).resolve().is_relative_to(Path(spec["tree"] or ROOT).resolve()), lit_rl.__file__
+    CONFIG_FILES.update({algo: Path(path) for algo, path in spec["configs"].items()})
+    args = argparse.Namespace(**spec["args"])
+    with tempfile.TemporaryDirectory(prefix="lit_rl_bench_") as root:
+        if spec["framework"] == "sb3":
+            result = run_sb3(spec["algo"], spec["seed"], args)
+        else:
+            result = run_lit_rl(spec["algo"], spec["seed"], args, root)
+    return {**result, "torch_threads": torch.get_num_threads()}
+
+
+def run_in_subprocess(spec: dict[str, Any]) -> dict[str, Any]:
+    """``run_child(spec)`` in a fresh Python: threads are set before torch starts, packages load anew."""
+    env = dict(os.environ)
+    env.pop("OMP_NUM_THREADS", None)
+    if spec["threads"] == "1":
+        env["OMP_NUM_THREADS"] = "1"
+    done = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)], env=env, capture_output=True,
+                          text=True)  # fmt: skip
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    if done.returncode or not lines:
+        raise SystemExit(f"run {spec} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    return json.loads(lines[-1][len("RESULT "):])
+
+
 def main_benchmark() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--algos", nargs="+", default=["dqn", "ppo"], choices=["dqn", "ppo"])
-    parser.add_argument("--frameworks", nargs="+", default=["lit_rl", "sb3"], choices=["lit_rl", "sb3"])
+    parser.add_argument("--runs", nargs="+", default=["lit_rl", "sb3:default"], help=RUN_SPECS_HELP)
+    parser.add_argument("--baseline", type=Path, default=None, help="source tree of the lit_rl to compare with")
     parser.add_argument("--repeats", type=int, default=1, help="interleaved repeats (seeds 1, 2, ...)")
     parser.add_argument("--dqn-train-env-steps", type=int, default=2_000)
     parser.add_argument("--ppo-warmup-rollouts", type=int, default=1)
     parser.add_argument("--ppo-rollouts", type=int, default=4)
     parser.add_argument("--out", type=Path, default=RESULTS / "pong_throughput_vs_sb3.json")
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument(
         "--report",
         type=Path,
@@ -214,75 +265,95 @@ def main_benchmark() -> None:
         help="no runs: print the table of these JSON files (merged into --out)",
     )
     args = parser.parse_args()
+    if args.child:
+        print("RESULT " + json.dumps(run_child(json.loads(args.child))), flush=True)
+        return
     if args.report:
         payload = merge_reports(args.report, args.out)
         print(table(payload))
         return
-    quiet()
-    torch.set_num_threads(1)
-    import lit_rl.algorithms.dqn  # noqa: F401  import the package once, at the start: see snapshot_config
-    import lit_rl.algorithms.on_policy  # noqa: F401
-
-    config_folder = tempfile.mkdtemp(prefix="lit_rl_bench_configs_")
-    for algo in args.algos:
-        CONFIG_FILES[algo] = snapshot_config(CONFIG_FILES[algo].name, config_folder)
+    runs = [(spec.partition(":")[0], spec.partition(":")[2] or "default") for spec in args.runs]
+    for framework, threads in runs:
+        if framework not in ("lit_rl", "baseline", "sb3") or threads not in ("1", "default"):
+            raise SystemExit(f"--runs {framework}:{threads} is invalid: {RUN_SPECS_HELP}")
+        if framework == "baseline" and args.baseline is None:
+            raise SystemExit("--runs baseline needs --baseline PATH (e.g. git worktree add /tmp/base 36c5ed6)")
+    # Configs are read once, at the start (the working tree is shared): each tree's own.
+    config_folder = Path(tempfile.mkdtemp(prefix="lit_rl_bench_configs_"))
+    trees = {"lit_rl": ROOT, "sb3": ROOT, **({"baseline": args.baseline.resolve()} if args.baseline else {})}
+    configs = {}
+    for framework, tree in trees.items():
+        (config_folder / framework).mkdir()
+        folder = config_folder / framework
+        configs[framework] = {
+            algo: str(snapshot_config(tree / "configs" / f"{algo}_pong.yaml", folder)) for algo in args.algos
+        }
     payload = {
         "benchmark": "pong_throughput_vs_sb3",
         "machine": machine(),
-        "args": {k: str(v) for k, v in vars(args).items()},
+        "args": {k: str(v) for k, v in vars(args).items() if k != "child"},
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "runs": [],
     }
     import ale_py
 
     payload["machine"]["ale_py"] = ale_py.__version__
-    payload["configs"] = {algo: CONFIG_FILES[algo].read_text() for algo in args.algos}
-    with tempfile.TemporaryDirectory(prefix="lit_rl_bench_") as root:
-        for algo in args.algos:
-            for repeat in range(1, args.repeats + 1):
-                for framework in args.frameworks:  # interleaved
-                    if framework == "lit_rl":
-                        result = run_lit_rl(algo, repeat, args, root)
-                    else:
-                        result = run_sb3(algo, repeat, args)
-                    result = {"framework": framework, "algo": algo, "seed": repeat, **result}
-                    payload["runs"].append(result)
-                    write_json(args.out, payload)
-                    print(result, flush=True)
+    payload["configs"] = {f"{framework}/{algo}": Path(path).read_text()
+                          for framework, paths in configs.items() for algo, path in paths.items()}  # fmt: skip
+    if args.baseline:
+        commit = subprocess.run(["git", "-C", str(args.baseline), "rev-parse", "HEAD"], capture_output=True, text=True)
+        payload["baseline_commit"] = commit.stdout.strip()
+    child_args = {name: getattr(args, name) for name in ("dqn_train_env_steps", "ppo_warmup_rollouts", "ppo_rollouts")}
+    for algo in args.algos:
+        for repeat in range(1, args.repeats + 1):
+            for framework, threads in runs:  # interleaved
+                spec = {"framework": framework, "threads": threads, "algo": algo, "seed": repeat, "args": child_args,
+                        "tree": str(args.baseline.resolve()) if framework == "baseline" else None,
+                        "configs": configs[framework]}  # fmt: skip
+                result = {"framework": framework, "threads": threads, "algo": algo, "seed": repeat,
+                          **run_in_subprocess(spec)}  # fmt: skip
+                payload["runs"].append(result)
+                write_json(args.out, payload)
+                print(result, flush=True)
     print()
     print(table(payload))
+
+
+FRAMEWORK_NAMES = {"lit_rl": "lit_rl (this commit)", "baseline": "lit_rl (baseline commit)", "sb3": "SB3"}
 
 
 def table(payload: dict[str, Any]) -> str:
     runs = payload["runs"]
     algos = [a for a in ("dqn", "ppo") if any(r["algo"] == a for r in runs)]
     a = payload["args"]  # as strings
+    baseline = f" Baseline: commit {payload['baseline_commit'][:7]}." if payload.get("baseline_commit") else ""
     lines = [
         f"Pong ({ENV_ID}), env-steps/s of the whole training loop after warm-up, no evaluation. DQN: "
         f"{int(a['dqn_train_env_steps']):,} env steps timed after {LEARNING_STARTS:,} random ones, buffer "
         f"{BUFFER_SIZE:,}, 4 envs, batch 32. PPO: {a['ppo_rollouts']} rollouts of 8 envs x 128 steps timed after "
-        f"{a['ppo_warmup_rollouts']}, 4 epochs x 4 minibatches of 256. {a['repeats']} repeat(s): median (min–max). "
-        "CPU seconds count all threads of the process (ale-py's native env steps games in C++ threads).",
+        f"{a['ppo_warmup_rollouts']}, 4 epochs x 4 minibatches of 256. {a['repeats']} repeat(s), interleaved, each "
+        "run in a fresh process: median (min–max). Threads: `1` is OMP_NUM_THREADS=1 and one torch thread; "
+        "`default` sets nothing (torch's default; this commit's lit_rl chooses its own threads and, with the "
+        "configs' auto_cpu_precision, bf16 on CPUs with native bf16). CPU seconds count all threads of the "
+        f"process.{baseline}",
         "",
-        "| algorithm | framework | env-steps/s (wall) | lit_rl / SB3 (wall) | env-steps per CPU-second "
-        "| lit_rl / SB3 (CPU) |",
+        "| algorithm | run | threads | env-steps/s (wall) | this commit / run (wall) | env-steps per CPU-second |",
         "|---|---|---|---|---|---|",
     ]
     for algo in algos:
-        for framework in ("lit_rl", "sb3"):
-            rows = [r for r in runs if r["algo"] == algo and r["framework"] == framework]
-            if not rows:
-                continue
-            cells = []
-            for key in ("env_steps_per_sec", "env_steps_per_cpu_sec"):
-                ratio = "—"
-                sb3 = [s for s in runs if s["algo"] == algo and s["framework"] == "sb3"]
-                pairs = [(r, s) for r in rows for s in sb3 if framework == "lit_rl" and s["seed"] == r["seed"]]
-                if pairs:
-                    ratio = spread([r[key] / s[key] for r, s in pairs], "{:.2f}") + "×"
-                cells += [spread([r[key] for r in rows]), ratio]
-            name = "lit_rl" if framework == "lit_rl" else "SB3"
-            lines.append(f"| {algo.upper()} | {name} | {' | '.join(cells)} |")
+        ours = [r for r in runs if r["algo"] == algo and r["framework"] == "lit_rl"]
+        def label(run: dict[str, Any]) -> tuple[str, str]:
+            return run["framework"], run.get("threads", "1")  # runs before --runs existed had one thread
+
+        for framework, threads in dict.fromkeys(label(r) for r in runs if r["algo"] == algo):
+            rows = [r for r in runs if r["algo"] == algo and label(r) == (framework, threads)]
+            pairs = [(o, r) for r in rows for o in ours if o["seed"] == r["seed"]]
+            ratios = [o["env_steps_per_sec"] / r["env_steps_per_sec"] for o, r in pairs]
+            ratio = "—" if framework == "lit_rl" or not pairs else spread(ratios, "{:.2f}") + "×"
+            used = "/".join(map(str, sorted({r.get("torch_threads", 1) for r in rows})))
+            lines.append(f"| {algo.upper()} | {FRAMEWORK_NAMES[framework]} | {threads} ({used} torch) "
+                         f"| {spread([r['env_steps_per_sec'] for r in rows])} | {ratio} "
+                         f"| {spread([r['env_steps_per_cpu_sec'] for r in rows])} |")  # fmt: skip
     lines += ["", machine_line(payload["machine"]) + f", ale-py {payload['machine']['ale_py']}"]
     return "\n".join(lines)
 

@@ -138,9 +138,11 @@ def main_benchmark() -> None:
         rollouts = cli.trainer.current_epoch
     hp = cli.model.hparams
     steps = hp.num_envs * hp.num_steps
-    print(f"{args.config}, {rollouts} rollouts of {steps:,} env steps ({hp.num_envs} envs x {hp.num_steps}), "
-          f"{hp.update_epochs} x {hp.num_minibatches} minibatch updates each; torch threads "
-          f"{torch.get_num_threads()}, precision {cli.trainer.precision}; inclusive timers, ms per rollout.\n")
+    print(
+        f"{args.config}, {rollouts} rollouts of {steps:,} env steps ({hp.num_envs} envs x {hp.num_steps}), "
+        f"{hp.update_epochs} x {hp.num_minibatches} minibatch updates each; torch threads "
+        f"{torch.get_num_threads()}, precision {cli.trainer.precision}; inclusive timers, ms per rollout.\n"
+    )
     print("| | ms per rollout | share |\n|---|---|---|")
     rows = breakdown(rollouts)
     total = rows[-2][1]

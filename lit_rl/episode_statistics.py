@@ -41,6 +41,9 @@ class EpisodeStatistics:
             rate = (env_steps - self._clock[1]) / (now - self._clock[0])
             pl_module.log("perf/env_steps_per_sec", rate)
         self._clock = (now, env_steps)
+        # On the module's device: NCCL, the process group of multi-GPU runs, refuses CPU tensors.
+        self.returns.to(pl_module.device)
+        self.lengths.to(pl_module.device)
         # Under DDP, compute() synchronises: every rank must call it at the same step, even one
         # that finished no episode. A zero-weight update makes that rank's empty window valid.
         self.returns.update(0.0, weight=0.0)

@@ -1,4 +1,5 @@
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -10,6 +11,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 import counter_env  # noqa: E402,F401  (registers LitRLTests/Counter-v0)
 
 ROOT = Path(__file__).resolve().parents[1]
+# Two cores are shared by the env, the network and pytest: one torch thread and one emulator thread are
+# fastest here. lit_rl's CpuThreads (a default callback of every module) reads this.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 @pytest.fixture(autouse=True)
