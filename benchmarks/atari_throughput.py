@@ -77,6 +77,7 @@ def main_benchmark() -> None:
     parser.add_argument("--torch-threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     args = parser.parse_args()
     if args.torch_threads:
+        os.environ["OMP_NUM_THREADS"] = str(args.torch_threads)  # lit_rl's CpuThreads follows it
         torch.set_num_threads(args.torch_threads)
     root = "/tmp/lit_rl_atari_throughput"
 

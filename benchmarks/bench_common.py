@@ -21,6 +21,15 @@ CONFIGS = ROOT / "configs"
 RESULTS = ROOT / "benchmarks" / "results"
 
 
+def set_torch_threads(threads: int | None) -> None:
+    """``threads`` torch threads for this process and the lit_rl runs in it (``None``: lit_rl's own choice)."""
+    if threads is not None:
+        import torch
+
+        os.environ["OMP_NUM_THREADS"] = str(threads)  # what lit_rl.CpuThreads follows
+        torch.set_num_threads(threads)
+
+
 def quiet() -> None:
     """Silence Lightning's and the libraries' informational warnings (they flood the tables)."""
     import logging

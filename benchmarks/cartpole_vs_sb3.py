@@ -52,6 +52,7 @@ from bench_common import (  # noqa: E402
     patch_evaluation,
     quiet,
     run_group,
+    set_torch_threads,
     snapshot_config,
     spread,
     write_json,
@@ -271,7 +272,7 @@ def run_one(
 ) -> dict[str, Any]:
     """One run. Also a side-by-side worker's entry point: a fresh interpreter, so it sets the globals."""
     quiet()
-    torch.set_num_threads(1)
+    set_torch_threads(1)
     CONFIG_FILES.update(config_files)  # a worker starts from the defaults; in this process, no-ops
     OVERRIDES.update(overrides)
     if framework == "sb3":
@@ -404,7 +405,7 @@ def main_benchmark() -> None:
         return
 
     quiet()
-    torch.set_num_threads(1)
+    set_torch_threads(1)
     import lit_rl.algorithms.dqn  # noqa: F401  import the package once, at the start: see snapshot_config
     import lit_rl.algorithms.on_policy  # noqa: F401
 

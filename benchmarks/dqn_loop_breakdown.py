@@ -28,7 +28,7 @@ import torch
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import CONFIGS, lit_rl_cli, machine, machine_line, quiet  # noqa: E402
+from bench_common import CONFIGS, lit_rl_cli, machine, machine_line, quiet, set_torch_threads  # noqa: E402
 
 SECONDS: collections.Counter[str] = collections.Counter()
 
@@ -110,9 +110,11 @@ def main_benchmark() -> None:
     parser.add_argument("--config", type=Path, default=CONFIGS / "dqn_cartpole.yaml", help="a DQN config")
     parser.add_argument("--env-steps", type=int, default=20_000)
     parser.add_argument("--model-arg", action="append", default=[], metavar="NAME=VALUE")
+    parser.add_argument("--trainer-arg", action="append", default=[], metavar="--trainer.NAME=VALUE")
+    parser.add_argument("--torch-threads", type=int, default=None, help="default: lit_rl's choice (CpuThreads)")
     args = parser.parse_args()
     quiet()
-    torch.set_num_threads(1)
+    set_torch_threads(args.torch_threads)
     instrument()
     model_args = {"total_env_steps": args.env_steps, "eval_interval": 10**9, "record_video": False,
                   "save_replay_buffer": False}  # fmt: skip
@@ -120,12 +122,13 @@ def main_benchmark() -> None:
         name, _, value = item.partition("=")
         model_args[name] = yaml.safe_load(value)
     with tempfile.TemporaryDirectory(prefix="lit_rl_bench_") as root:
-        cli = lit_rl_cli(args.config, 1, root, model_args, "--trainer.limit_val_batches", "0")
+        cli = lit_rl_cli(args.config, 1, root, model_args, "--trainer.limit_val_batches", "0", *args.trainer_arg)
         cli.trainer.fit(cli.model)
         rounds = cli.trainer.fit_loop.epoch_loop._batches_that_stepped
     hp = cli.model.hparams
     print(f"{args.config}, {args.env_steps:,} env steps, {rounds:,} rounds of {hp.train_frequency * hp.num_envs} env "
-          f"steps and {hp.gradient_steps} gradient steps; inclusive timers, ms per round.\n")  # fmt: skip
+          f"steps and {hp.gradient_steps} gradient steps; torch threads {torch.get_num_threads()}, precision "
+          f"{cli.trainer.precision}; inclusive timers, ms per round.\n")  # fmt: skip
     print("| | ms per round | share |\n|---|---|---|")
     rows = breakdown(rounds)
     total = rows[-1][1]

@@ -61,6 +61,7 @@ from bench_common import (  # noqa: E402
     patch_evaluation,
     quiet,
     run_group,
+    set_torch_threads,
     snapshot_config,
     spread,
     write_json,
@@ -191,7 +192,7 @@ def run_variant(
     """One timed run. Also a side-by-side worker's entry point: a fresh interpreter, so it sets the globals."""
     global CONFIG
     quiet()
-    torch.set_num_threads(1)
+    set_torch_threads(1)
     CONFIG = config
     MODEL_ARGS.update(model_args)  # a worker starts from the defaults; in this process, a no-op
     return {"variant": variant, "repeat": repeat, **VARIANTS[variant](steps, repeat, root)}
@@ -233,7 +234,7 @@ def main_benchmark() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS / "dqn_plain_pytorch.json")
     args = parser.parse_args()
     quiet()
-    torch.set_num_threads(1)
+    set_torch_threads(1)
     global CONFIG
     for item in args.model_arg:
         name, _, value = item.partition("=")

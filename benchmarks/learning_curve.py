@@ -132,11 +132,32 @@ def write_outputs(out: Path, title: str, train: list[dict], evaluation: list[dic
                         label="greedy evaluation (mean ± std)")  # fmt: skip
         ax.set_xlabel(label)
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("Pong score (whole game, unclipped)")
+    axes[0].set_ylabel("score (whole game, unclipped)")
     axes[0].legend(loc="lower right", fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(out.with_suffix(".png"), dpi=110)
+
+
+def frame_strip(video: Path, out: Path, frames: int = 6) -> None:
+    """``frames`` evenly spaced frames of an evaluation video side by side, as a PNG, and the video beside it."""
+    import shutil
+
+    import cv2
+
+    capture = cv2.VideoCapture(str(video))
+    total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    images = []
+    for index in np.linspace(0, total - 1, frames).astype(int):
+        capture.set(cv2.CAP_PROP_POS_FRAMES, int(index))
+        ok, image = capture.read()
+        if ok:
+            images.append(cv2.copyMakeBorder(image, 4, 4, 4, 4, cv2.BORDER_CONSTANT, value=(255, 255, 255)))
+    capture.release()
+    if not images:
+        raise SystemExit(f"no frame could be read from {video}")
+    cv2.imwrite(str(out.with_name(out.name + "_eval_frames.png")), np.hstack(images))
+    shutil.copyfile(video, out.with_name(out.name + "_eval.mp4"))
 
 
 def main() -> None:
@@ -145,6 +166,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="path without suffix: .csv, .png and .json are written")
     parser.add_argument("--title", default="")
     parser.add_argument("--window", type=int, default=20)
+    parser.add_argument("--video", type=Path, default=None, help="an evaluation .mp4: copied, and 6 frames as a PNG")
     args = parser.parse_args()
     train, evaluation = curve(args.runs)
     found = milestones(train, evaluation, args.window)
@@ -152,6 +174,8 @@ def main() -> None:
     found["end"] = {"env_steps": last["env_steps"], "wall_clock_min": round(last["wall_clock_s"] / 60, 2),
                     "env_steps_per_sec": round(last["env_steps"] / last["wall_clock_s"], 1)}  # fmt: skip
     write_outputs(args.out, args.title, train, evaluation, found, args.window)
+    if args.video:
+        frame_strip(args.video, args.out)
     print(
         f"{len(train)} training logs, {len(evaluation)} evaluations; last env step {last['env_steps']:,.0f} at "
         f"{last['wall_clock_s'] / 60:.1f} min ({found['end']['env_steps_per_sec']:,.0f} env steps/s, "

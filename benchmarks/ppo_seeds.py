@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -52,6 +53,7 @@ if __name__ == "__main__":
     if "--" in argv:  # everything after -- goes to the LightningCLI
         argv, extra = argv[: argv.index("--")], argv[argv.index("--") + 1 :]
     args = parser.parse_args(argv)
+    os.environ["OMP_NUM_THREADS"] = str(args.threads)  # lit_rl's CpuThreads follows it
     torch.set_num_threads(args.threads)
     for seed in args.seeds:
         print(json.dumps(run(args.config, seed, extra)), flush=True)

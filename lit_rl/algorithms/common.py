@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -57,6 +58,13 @@ def evaluate_and_log(
     module.log("eval/episodic_return", mean_return, prog_bar=True, batch_size=1)
     module.log("eval/episodic_return_std", std_return, batch_size=1)
     module.log("eval/episodic_length", mean_length, batch_size=1)
+
+
+def forward_context(module: L.LightningModule) -> contextlib.AbstractContextManager:
+    """The Trainer's precision context for a forward pass outside ``training_step`` (autocast under
+    mixed precision), so that acting computes what training computes; none without a Trainer."""
+    trainer = module._trainer
+    return trainer.precision_plugin.forward_context() if trainer is not None else contextlib.nullcontext()
 
 
 def callbacks_not_given(module: L.LightningModule, defaults: list[L.Callback]) -> list[L.Callback]:

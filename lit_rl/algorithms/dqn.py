@@ -22,6 +22,7 @@ from lit_rl.algorithms.common import (
     checkpoint_record,
     clip_grad_norm,
     evaluate_and_log,
+    forward_context,
     open_evaluation_env,
     recorded_observation_space,
     reject_trainer_gradient_clipping,
@@ -225,7 +226,8 @@ class DQN(L.LightningModule):
         explore = rng.random(n) < epsilon if 0.0 < epsilon < 1.0 else np.full(n, epsilon >= 1.0)
         if explore.all():  # no forward pass when every env explores (the warm-up, early training)
             return rng.integers(self.num_actions, size=n)
-        actions = self.q_network(torch.as_tensor(obs, device=self.device)).argmax(dim=1).cpu().numpy()
+        with forward_context(self):  # bf16-mixed acts as fast as it trains; the Q-value head stays float32
+            actions = self.q_network(torch.as_tensor(obs, device=self.device)).argmax(dim=1).cpu().numpy()
         if explore.any():
             actions = np.where(explore, rng.integers(self.num_actions, size=n), actions)
         return actions

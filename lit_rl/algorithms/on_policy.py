@@ -24,6 +24,7 @@ from lit_rl.algorithms.common import (
     checkpoint_record,
     clip_grad_norm,
     evaluate_and_log,
+    forward_context,
     open_evaluation_env,
     recorded_observation_space,
     reject_trainer_gradient_clipping,
@@ -157,7 +158,7 @@ class OnPolicyModule(L.LightningModule):
         """
         # Under the Trainer's precision, so that the stored log-probabilities are the ones the loss
         # recomputes (bf16-mixed otherwise starts every PPO update with ratios != 1).
-        with self.trainer.precision_plugin.forward_context():
+        with forward_context(self):
             dist, values = self.policy(torch.as_tensor(obs, device=self.device))
         actions = dist.sample()
         logprobs = dist.log_prob(actions)
@@ -169,7 +170,8 @@ class OnPolicyModule(L.LightningModule):
 
     @torch.inference_mode()
     def act_greedy(self, obs: np.ndarray) -> np.ndarray:
-        dist, _ = self.policy(torch.as_tensor(obs, device=self.device))
+        with forward_context(self):
+            dist, _ = self.policy(torch.as_tensor(obs, device=self.device))
         actions = ActorCritic.greedy(dist).cpu().numpy()
         if isinstance(self.action_space, spaces.Box):
             actions = np.clip(actions, self.action_space.low, self.action_space.high)
@@ -181,7 +183,7 @@ class OnPolicyModule(L.LightningModule):
     def finish_rollout(self, next_obs: np.ndarray) -> None:
         """Compute the rollout's advantages; the collector calls this after the last step."""
         buffer = self.rollout_buffer
-        with self.trainer.precision_plugin.forward_context():  # as the rollout's own values were computed
+        with forward_context(self):  # as the rollout's own values were computed
             next_value = self.policy.value(torch.as_tensor(next_obs, device=self.device))
         buffer.compute_returns(next_value, self.hparams.gamma, self.hparams.get("gae_lambda", 1.0))
         self.rollout_explained_variance = explained_variance(buffer.values, buffer.returns, buffer.valid)
