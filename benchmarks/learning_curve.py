@@ -169,6 +169,8 @@ def main() -> None:
     parser.add_argument("--video", type=Path, default=None, help="an evaluation .mp4: copied, and 6 frames as a PNG")
     args = parser.parse_args()
     train, evaluation = curve(args.runs)
+    if not train:
+        raise SystemExit(f"{args.runs}: no rollout/episodic_return logged yet (no game finished)")
     found = milestones(train, evaluation, args.window)
     last = train[-1]
     found["end"] = {"env_steps": last["env_steps"], "wall_clock_min": round(last["wall_clock_s"] / 60, 2),

@@ -154,10 +154,13 @@ def sb3_clock(start_when, on_rollout: bool):
 
 
 def run_sb3(algo: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
+    import ale_py
+    import gymnasium
     from stable_baselines3 import DQN, PPO
     from stable_baselines3.common.env_util import make_atari_env
     from stable_baselines3.common.vec_env import VecFrameStack
 
+    gymnasium.register_envs(ale_py)  # the NoFrameskip-v4 ids
     a = model_args(algo)
     optimizer, optimizer_kwargs = optimizer_from_config(a)  # the config's optimizer and arguments, for both
     env = VecFrameStack(make_atari_env(ENV_ID, n_envs=a["num_envs"], seed=seed), n_stack=4)

@@ -198,7 +198,7 @@ def test_a_life_loss_terminal_does_not_drop_the_next_transition(monkeypatch):
             return obs, rewards, terminated | (obs[:, 1] == 2), truncated, info
 
     make = env_stepping.make_vector_env
-    monkeypatch.setattr(env_stepping, "make_vector_env", lambda *args: LifeLoss(make(*args)))
+    monkeypatch.setattr(env_stepping, "make_vector_env", lambda *args, **kwargs: LifeLoss(make(*args, **kwargs)))
     L.seed_everything(0)
     module = lit_rl.DQN("LitRLTests/Counter-v0", num_envs=2, total_env_steps=200, **FAST)
     fit(module)
