@@ -15,8 +15,8 @@ class CpuThreads(L.Callback):
 
     The share is ``OMP_NUM_THREADS`` when set, else the cores this process may use divided by the
     processes the Trainer runs on this machine (``devices``), so that DDP ranks do not each take
-    every core. ale-py's native Atari env gets the same number of emulator threads unless
-    ``env_kwargs.num_threads`` says otherwise. The choice is logged once.
+    every core. ale-py's native Atari env gets that share as emulator threads (not ``torch_threads``)
+    unless ``env_kwargs.num_threads`` says otherwise. The choice is logged once.
 
     Args:
         torch_threads: intra-op threads per process; ``None`` chooses as above.

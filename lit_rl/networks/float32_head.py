@@ -10,8 +10,9 @@ def float32_head(layer: nn.Module, features: Tensor) -> Tensor:
     """``layer(features)`` in float32 whatever the autocast state.
 
     bf16 keeps 8 significant bits: Q-values ~0.5 apart by 0.002 would round to the same number and
-    the argmax would be arbitrary, and PPO's probability ratios would start away from 1. The head is
-    a few thousand multiply-adds, against millions in the trunk that mixed precision speeds up.
+    the argmax would be arbitrary, and logits and values would carry ~0.4% rounding into PPO's
+    probability ratios and value targets. The head is a few thousand multiply-adds, against millions
+    in the trunk that mixed precision speeds up.
     """
     with torch.autocast(features.device.type, enabled=False):
         return layer(features.float())
