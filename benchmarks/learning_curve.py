@@ -129,7 +129,7 @@ def write_outputs(out: Path, title: str, train: list[dict], evaluation: list[dic
             ey = np.array([row["return"] for row in evaluation])
             es = np.array([row["return_std"] for row in evaluation])
             ax.errorbar(ex, ey, yerr=es, color="tab:red", marker="o", markersize=4, capsize=2,
-                        label="greedy evaluation (mean ± std)")  # fmt: skip
+                        label="evaluation games (mean ± std)")  # fmt: skip
         ax.set_xlabel(label)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("score (whole game, unclipped)")
