@@ -5,8 +5,8 @@ in perf_counter timers (about 1 us per call) and runs the config through ``Light
 ``Trainer.fit`` as users run it (TensorBoard logger, no checkpoints). Each row is in milliseconds per
 rollout (one Lightning epoch: ``num_steps`` vector-env steps, then ``update_epochs x num_minibatches``
 minibatch updates). Evaluation and video run once at the end of the run and are reported on their own
-rows, outside the per-rollout total. Threads and precision are the CLI's (``lit_rl.cpu_settings``) unless
-``--trainer-arg`` or ``--torch-threads`` say otherwise.
+rows, outside the per-rollout total. Threads and precision are lit_rl's own choice (``lit_rl.CpuThreads``,
+the config's ``auto_cpu_precision``) unless ``OMP_NUM_THREADS`` or ``--trainer-arg`` say otherwise.
 
     python benchmarks/ppo_loop_breakdown.py                                   # configs/ppo_pong.yaml
     python benchmarks/ppo_loop_breakdown.py --trainer-arg=--trainer.precision=32-true
