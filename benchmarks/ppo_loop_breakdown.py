@@ -60,10 +60,6 @@ def instrument() -> None:
     time_calls(EvaluationVideo, "on_validation_end", "video")
 
 
-def compute_loss_timer(module_class: type) -> None:
-    time_calls(module_class, "compute_loss", "forward and loss (compute_loss)")
-
-
 def breakdown(rollouts: int) -> list[tuple[str, float]]:
     ms = {label: seconds * 1e3 / rollouts for label, seconds in SECONDS.items()}
     optimizer = ms["optimizer step (inclusive)"] - ms["closure"]
@@ -129,7 +125,7 @@ def main_benchmark() -> None:
             original_setup(self, trainer, pl_module, stage)
             if stage == "fit":
                 time_calls(self.env, "step", "env step")
-                compute_loss_timer(type(pl_module))
+                time_calls(type(pl_module), "compute_loss", "forward and loss (compute_loss)")  # PPO, A2C, ...
 
         RolloutCollector.setup = setup_and_instrument
         start = time.perf_counter()
