@@ -92,8 +92,7 @@ class TrainingClock(L.Callback):
             self.mark(trainer, pl_module)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        # Runs before the module's RolloutCollector collects the next rollout (Lightning calls the
-        # Trainer's callbacks before the module's own).
+        # Runs before the module's RolloutCollector collects the next rollout (at the next epoch's start).
         if trainer.current_epoch + 1 == self.warmup_epochs:
             self.mark(trainer, pl_module)
 

@@ -61,8 +61,23 @@ class EpisodeStatistics:
         self.returns.reset()
         self.lengths.reset()
 
-    def state_dict(self) -> dict[str, int]:
-        return {"episodes": self.episodes}
+    def state_dict(self) -> dict[str, Any]:
+        """The episode count and this process's averaging window (episodes finished since the last log)."""
+        # MeanMetric's states: the weighted sum of the values (named mean_value) and the sum of weights.
+        window = {name: [float(metric.mean_value), float(metric.weight)] for name, metric in self._metrics()}
+        return {"episodes": self.episodes, "window": window}
 
-    def load_state_dict(self, state: dict[str, int]) -> None:
+    def load_state_dict(self, state: dict[str, Any]) -> None:
         self.episodes = int(state["episodes"])
+
+    def load_window(self, state: dict[str, Any]) -> None:
+        """Continue the averaging window a ``state_dict`` holds (a single-process resume)."""
+        for name, metric in self._metrics():
+            if name in state.get("window", {}):
+                weighted_sum, weight = state["window"][name]
+                metric.reset()
+                metric.mean_value.fill_(weighted_sum)
+                metric.weight.fill_(weight)
+
+    def _metrics(self) -> list[tuple[str, MeanMetric]]:
+        return [("returns", self.returns), ("lengths", self.lengths)]

@@ -16,7 +16,7 @@ class RolloutDataset(IterableDataset):
     module runs its own epochs and minibatches over it, and Lightning moves the rollout to the
     device once. Lightning creates the iterator at the start of a training epoch and draws the
     batch before the epoch's hooks run, so the rollout must be complete before the epoch starts
-    (the collector fills it in ``on_fit_start`` and ``on_train_epoch_end``). Iterating before a
+    (the collector fills it in ``on_fit_start`` and ``on_train_epoch_start``). Iterating before a
     rollout was collected, or twice over the same rollout, raises instead of serving stale data.
 
     Args:

@@ -1,4 +1,4 @@
-"""PPO with two CPU processes (DDP, gloo): own envs and rollouts per rank, one model, one stopping rule."""
+"""PPO with two CPU processes (DDP, gloo): own envs, rollouts and action noise per rank, one model, one stopping rule."""
 
 import subprocess
 import sys
@@ -19,6 +19,9 @@ class CountBackward(L.Callback):
     def on_after_backward(self, trainer, pl_module):
         self.backwards += 1
 
+    def on_train_start(self, trainer, pl_module):  # the first rollout is collected by now
+        self.first_actions = pl_module.rollout_buffer.actions.numpy().copy()
+
 torch.set_num_threads(1)
 L.seed_everything(3)
 agent = lit_rl.PPO(
@@ -36,7 +39,7 @@ np.savez(
     f"{sys.argv[1]}/rank{trainer.global_rank}.npz",
     params=torch.cat([p.detach().flatten() for p in agent.parameters()]).numpy(),
     obs=agent.rollout_buffer.obs.numpy(), env_steps=agent.env_steps, global_step=trainer.global_step,
-    backwards=counter.backwards, eval_return=float(trainer.callback_metrics["eval/episodic_return"]),
+    backwards=counter.backwards, first_actions=counter.first_actions, eval_return=float(trainer.callback_metrics["eval/episodic_return"]),
 )
 '''
 
@@ -53,4 +56,7 @@ def test_ddp_ranks_keep_one_model_and_stop_their_epochs_together(tmp_path):
     # 8 rollouts: 2 of the 2 x 2 updates each (the second minibatch's KL stops the rollout).
     assert rank0["global_step"] == rank1["global_step"] == rank0["backwards"] == rank1["backwards"] == 8 * 2
     assert not np.array_equal(rank0["obs"], rank1["obs"])  # seeded apart: different experience
+    # Each rank samples from its own stream: with a near-uniform first policy, shared noise would
+    # pick the same 64 actions on both.
+    assert (rank0["first_actions"] != rank1["first_actions"]).mean() > 0.25
     assert rank0["eval_return"] == rank1["eval_return"]

@@ -16,7 +16,6 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 from lit_rl.algorithms.common import (
-    EVAL_SEED_OFFSET,
     callbacks_not_given,
     check_losses_finite,
     checkpoint_record,
@@ -41,7 +40,7 @@ from lit_rl.networks import NETWORKS, build_network
 from lit_rl.replay_buffer import ReplayBatch, ReplayBuffer
 from lit_rl.replay_dataset import ReplayDataset
 from lit_rl.schedules import linear_schedule
-from lit_rl.seeding import run_seed
+from lit_rl.seeding import numpy_stream, stream_seed_sequence
 from lit_rl.td_targets import td_targets
 
 LOSSES = {"huber": F.smooth_l1_loss, "mse": F.mse_loss}
@@ -168,7 +167,11 @@ class DQN(L.LightningModule):
         self.target_network: nn.Module | None = None
         self.replay_buffer: ReplayBuffer | None = None
         self.eval_env = None
-        self.action_rng = np.random.default_rng(run_seed())  # re-seeded per rank in setup()
+        # Independent streams (seeding.py): exploration per rank here, evaluation, and replay sampling.
+        self.action_rng = numpy_stream("action")  # re-seeded per rank in setup()
+        self.eval_rng = numpy_stream("evaluation")
+        self.replay_dataset: ReplayDataset | None = None
+        self.resume_batch: ReplayBatch | None = None  # a checkpoint's unused batch, served first
 
     # ----------------------------------------------------------------- construction
     def build_networks(self, observation_space: spaces.Box, num_actions: int) -> None:
@@ -189,13 +192,14 @@ class DQN(L.LightningModule):
             )
         if self.q_network is None:
             self.build_networks(observation_space, int(action_space.n))
-        self.action_rng = np.random.default_rng(run_seed() + rank)
-        self.eval_rng = np.random.default_rng(run_seed() + EVAL_SEED_OFFSET)
+        self.action_rng = numpy_stream("action", rank)
+        self.eval_rng = numpy_stream("evaluation")
         if stage == "fit":
             # Frame stacks get the memory-lean FrameReplayBuffer; both kinds check the free RAM first.
             processes_here = self.trainer.num_devices if self._trainer is not None else 1
             self.replay_buffer = make_replay_buffer(
-                self.observation_space, hp.buffer_size, hp.num_envs, processes_here, seed=run_seed() + rank
+                self.observation_space, hp.buffer_size, hp.num_envs, processes_here,
+                seed=stream_seed_sequence("replay", rank),
             )
             if hp.n_step > 1:
                 if not isinstance(self.replay_buffer, ReplayBuffer):
@@ -242,8 +246,11 @@ class DQN(L.LightningModule):
         env_steps_per_round = hp.train_frequency * hp.num_envs * self.trainer.world_size
         rounds_per_epoch = max(1, round(hp.eval_interval / env_steps_per_round))
         # One batch per round: the round's gradient_steps minibatches, sampled in one gather.
-        dataset = ReplayDataset(self.replay_buffer, hp.batch_size * hp.gradient_steps, rounds_per_epoch)
-        return DataLoader(dataset, batch_size=None, num_workers=0, pin_memory=self.device.type == "cuda")
+        self.replay_dataset = ReplayDataset(self.replay_buffer, hp.batch_size * hp.gradient_steps, rounds_per_epoch)
+        if self.resume_batch is not None:
+            self.replay_dataset.serve_first(self.resume_batch)
+            self.resume_batch = None
+        return DataLoader(self.replay_dataset, batch_size=None, num_workers=0, pin_memory=self.device.type == "cuda")
 
     def on_train_batch_start(self, batch: ReplayBatch, batch_idx: int) -> None:
         if self.hparams.anneal_lr:  # a function of env steps, so a resumed run continues it exactly
@@ -278,6 +285,8 @@ class DQN(L.LightningModule):
             losses.append(loss.detach())
             q_taken.append(minibatch_q_taken.detach())
         losses = torch.stack(losses)
+        if self.replay_dataset is not None:
+            self.replay_dataset.mark_trained()
         advice = "Try a lower learning_rate or gradient clipping (--model.max_grad_norm)."
         check_losses_finite(self, losses, self.global_step - gradient_steps, advice)
         loss = losses.mean()
@@ -306,6 +315,7 @@ class DQN(L.LightningModule):
 
     # ----------------------------------------------------------------- checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        unused = None if self.replay_dataset is None else self.replay_dataset.unused_batch()
         checkpoint["lit_rl"] = {
             "algorithm": type(self).__name__,
             "env_id": self.hparams.env_id,
@@ -316,7 +326,10 @@ class DQN(L.LightningModule):
             "num_actions": self.num_actions,
             # Random streams, so that a resumed run explores and samples as if it had never stopped.
             "action_rng": self.action_rng.bit_generator.state,
+            "eval_rng": self.eval_rng.bit_generator.state,
             "replay_rng": None if self.replay_buffer is None else self.replay_buffer.rng.bit_generator.state,
+            # Lightning draws each batch one round ahead: the resumed run trains on it first.
+            "unused_batch": None if unused is None else {k: v for k, v in unused._asdict().items() if v is not None},
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -327,11 +340,16 @@ class DQN(L.LightningModule):
         self.epsilon = float(state["epsilon"])
         if self._trainer is not None and self.trainer.world_size > 1:
             # The checkpoint holds rank 0's streams; every rank continues with its own, seeded apart.
-            fresh = np.random.default_rng((run_seed() + self.trainer.global_rank, self.env_steps)).bit_generator.state
-            self.action_rng.bit_generator.state = fresh
+            rank = self.trainer.global_rank
+            self.action_rng = numpy_stream("action", rank, self.env_steps)
             if self.replay_buffer is not None:
-                self.replay_buffer.rng.bit_generator.state = fresh
+                fresh = numpy_stream("replay", rank, self.env_steps)
+                self.replay_buffer.rng.bit_generator.state = fresh.bit_generator.state
             return
         self.action_rng.bit_generator.state = state["action_rng"]
+        if "eval_rng" in state:
+            self.eval_rng.bit_generator.state = state["eval_rng"]
         if self.replay_buffer is not None and state["replay_rng"] is not None:
             self.replay_buffer.rng.bit_generator.state = state["replay_rng"]
+        if self._trainer is not None and state.get("unused_batch") is not None:
+            self.resume_batch = ReplayBatch(**state["unused_batch"])

@@ -40,7 +40,7 @@ from lit_rl.policy_losses import explained_variance
 from lit_rl.rollout_buffer import RolloutBatch, RolloutBuffer
 from lit_rl.rollout_dataset import RolloutDataset
 from lit_rl.schedules import linear_schedule
-from lit_rl.seeding import run_seed
+from lit_rl.seeding import torch_stream
 
 
 class OnPolicyModule(L.LightningModule):
@@ -90,6 +90,9 @@ class OnPolicyModule(L.LightningModule):
         self.num_evaluations = 0
         self.next_eval_step = hp.eval_interval
         self.policy: ActorCritic | None = None
+        # Each rank's own action noise and minibatch order (seeding.py); built in setup on the device.
+        self.sampling_generator: torch.Generator | None = None
+        self.shuffle_generator: torch.Generator | None = None
         self.rollout_buffer: RolloutBuffer | None = None
         self.rollout_explained_variance = torch.tensor(float("nan"))
         self.eval_env = None
@@ -120,8 +123,15 @@ class OnPolicyModule(L.LightningModule):
                 torch.float32 if continuous else torch.int64,
             )
             self.rollout_dataset = RolloutDataset(self.rollout_buffer)
-            self.shuffle_generator = torch.Generator().manual_seed(run_seed() + rank)
+            self.seed_streams(rank)
             self.warn_if_max_epochs_ends_training_early()
+
+    def seed_streams(self, rank: int, *extra: int) -> None:
+        """Give this rank its own action-sampling and shuffling streams (``extra``: a resumed rank's words)."""
+        # The device the Trainer will move the module to: sampling draws on the logits' device.
+        device = self.trainer.strategy.root_device if self._trainer is not None else self.device
+        self.sampling_generator = torch_stream("policy_sampling", rank, *extra, device=device)
+        self.shuffle_generator = torch_stream("shuffle", rank, *extra)
 
     def warn_if_max_epochs_ends_training_early(self) -> None:
         # One epoch is one rollout: Lightning's default max_epochs=1000 may stop far short of the budget.
@@ -160,7 +170,7 @@ class OnPolicyModule(L.LightningModule):
         # recomputes (bf16-mixed otherwise starts every PPO update with ratios != 1).
         with forward_context(self):
             dist, values = self.policy(torch.as_tensor(obs, device=self.device))
-        actions = dist.sample()
+        actions = ActorCritic.sample(dist, self.sampling_generator)
         logprobs = dist.log_prob(actions)
         actions = actions.cpu()
         env_actions = actions.numpy()
@@ -295,6 +305,9 @@ class OnPolicyModule(L.LightningModule):
             "num_actions": int(action.n) if isinstance(action, spaces.Discrete) else None,
             "action_low": action.low.tolist() if isinstance(action, spaces.Box) else None,
             "action_high": action.high.tolist() if isinstance(action, spaces.Box) else None,
+            # Random streams, so that a resumed run samples and shuffles as if it had never stopped.
+            "sampling_generator": None if self.sampling_generator is None else self.sampling_generator.get_state(),
+            "shuffle_generator": None if self.shuffle_generator is None else self.shuffle_generator.get_state(),
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -309,3 +322,11 @@ class OnPolicyModule(L.LightningModule):
             self.build_networks(observation_space, action_space)
         self.env_steps = int(state["env_steps"])
         self.next_eval_step = int(state["next_eval_step"])
+        if self.sampling_generator is None:  # load_from_checkpoint: nothing samples yet
+            return
+        if self.trainer.world_size > 1:
+            # The checkpoint holds rank 0's streams; every rank continues with its own, seeded apart.
+            self.seed_streams(self.trainer.global_rank, self.env_steps)
+        elif state.get("sampling_generator") is not None:
+            self.sampling_generator.set_state(state["sampling_generator"])
+            self.shuffle_generator.set_state(state["shuffle_generator"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import lightning as L
 
 from lit_rl.callbacks.env_stepping import EnvStepping
@@ -12,12 +14,14 @@ class RolloutCollector(EnvStepping):
     """Fills the module's rollout buffer with ``num_steps`` vector-env steps before each training epoch.
 
     Lightning creates a training epoch's batch iterator, and draws its first batch, before
-    ``on_train_start``/``on_train_epoch_start`` run for the first epoch. So the first rollout is
-    collected in ``on_fit_start`` and each later one in ``on_train_epoch_end``, after the last update
-    on the previous rollout: an epoch's one batch is the rollout collected just before it, by the
-    policy as it was then. Training stops when one more rollout would take more than
-    ``total_env_steps`` env steps (counted over all sub-environments and all ranks, in
-    ``pl_module.env_steps``); the first rollout is always collected.
+    ``on_train_start``/``on_train_epoch_start`` run for the first epoch of a ``fit``, and after
+    ``on_train_epoch_start`` for every later epoch. So the first rollout of a ``fit`` is collected in
+    ``on_fit_start`` and each later one in ``on_train_epoch_start``: an epoch's one batch is the rollout
+    collected just before it, by the policy as it was then. A checkpoint, written at the end of an
+    epoch or after its batch, therefore never counts a rollout that no update used, and a resumed run
+    continues with the rollout it would have collected next. Training stops when one more rollout
+    would take more than ``total_env_steps`` env steps (counted over all sub-environments and all
+    ranks, in ``pl_module.env_steps``); the first rollout is always collected.
 
     The module provides ``hparams.env_id``, ``hparams.env_kwargs`` (optional), ``rollout_buffer``,
     ``env_steps``, ``act(obs) -> (env_actions, actions, logprobs, values)`` and
@@ -33,6 +37,7 @@ class RolloutCollector(EnvStepping):
     def __init__(self, num_envs: int = 1, num_steps: int = 128, total_env_steps: int | None = None) -> None:
         super().__init__(num_envs)
         check_positive("num_steps", num_steps)
+        self.trained_rollout = -1  # the last rollout an update used
         if total_env_steps is not None:
             check_positive("total_env_steps", total_env_steps)
         self.num_steps = num_steps
@@ -42,18 +47,20 @@ class RolloutCollector(EnvStepping):
         super().on_fit_start(trainer, pl_module)
         self.collect(pl_module)
 
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Not in the first epoch of a fit, whose iterator already serves on_fit_start's rollout (and a
+        # run resumed after an epoch's batch skips this hook for the epoch it completes).
+        if self.trained_rollout == pl_module.rollout_buffer.rollout_id:
+            self.collect(pl_module)
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        self.trained_rollout = pl_module.rollout_buffer.rollout_id
+
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.is_last_rollout(pl_module):
             trainer.should_stop = True
-        elif not self.trainer_stops_now(trainer):  # no rollout that no epoch would use
-            self.collect(pl_module)
-
-    @staticmethod
-    def trainer_stops_now(trainer: L.Trainer) -> bool:
-        """Whether the Trainer's own limits (``max_epochs``, ``max_steps``) end training after this epoch."""
-        max_epochs, max_steps = trainer.max_epochs, trainer.max_steps
-        out_of_epochs = max_epochs is not None and 0 <= max_epochs <= trainer.current_epoch + 1
-        return trainer.should_stop or out_of_epochs or 0 <= max_steps <= trainer.global_step
 
     def is_last_rollout(self, pl_module: L.LightningModule) -> bool:
         """Whether one more rollout would take more than ``total_env_steps`` env steps."""

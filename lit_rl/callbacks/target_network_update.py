@@ -48,7 +48,8 @@ class TargetNetworkUpdate(L.Callback):
         self.tau = tau
         self.last_step = 0  # trainer.global_step at the previous update check
 
-    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Not in on_fit_start: Lightning restores global_step from a checkpoint after that hook.
         # A fresh run starts with target == online (after DDP has broadcast rank 0's weights);
         # a resumed run keeps the target network restored from the checkpoint.
         if trainer.global_step == 0:

@@ -111,6 +111,18 @@ class ActorCritic(nn.Module):
         return Categorical(logits=head, validate_args=False)
 
     @staticmethod
+    def sample(dist: Distribution, generator: torch.Generator | None = None) -> Tensor:
+        """One action per row, drawn from ``generator`` (torch's global generator when ``None``).
+
+        ``Distribution.sample`` draws from the global generator only, which every DDP rank seeds alike.
+        """
+        if isinstance(dist, Independent):  # diagonal Gaussian
+            loc, scale = dist.base_dist.loc, dist.base_dist.scale
+            noise = torch.randn(loc.shape, generator=generator, device=loc.device, dtype=loc.dtype)
+            return loc + scale * noise
+        return torch.multinomial(dist.probs, 1, generator=generator).squeeze(-1)
+
+    @staticmethod
     def greedy(dist: Distribution) -> Tensor:
         """The most likely action: the mean of a Gaussian, the argmax of a categorical."""
         return dist.mean if isinstance(dist, Independent) else dist.probs.argmax(-1)
