@@ -67,7 +67,7 @@ class CountUpdates(L.Callback):
         self.updates += 1
 
 
-def test_target_kl_stops_a_rollouts_updates_after_the_first_minibatch_over_it():
+def test_target_kl_stops_a_rollouts_updates_after_the_first_epoch_that_ends_over_it():
     L.seed_everything(0)
     module = lit_rl.PPO(
         num_envs=2, num_steps=16, total_env_steps=128, target_kl=1e-6, learning_rate=0.05, anneal_lr=False, **TINY
@@ -75,11 +75,31 @@ def test_target_kl_stops_a_rollouts_updates_after_the_first_minibatch_over_it():
     counter = CountUpdates()
     trainer = fit(module, callbacks=[counter])
     assert "eval/episodic_return" in trainer.callback_metrics  # a stopped rollout still ends with its evaluation
-    # Minibatch 1 has ratio 1 (KL 0); minibatch 2 sees KL > 1e-6, is still applied, and stops the
-    # rollout: the other 14 of its 4 x 4 minibatches are neither computed nor applied.
+    # The first epoch's 4 minibatch updates all apply (the first has ratio 1, KL 0; the later ones KL > 1e-6);
+    # the KL of its last minibatch stops the rollout: the other 3 epochs are neither computed nor applied.
     rollouts = 128 // 32
     assert counter.batches == rollouts  # one Lightning batch per rollout
-    assert counter.backwards == counter.updates == trainer.global_step == 2 * rollouts
+    assert counter.backwards == counter.updates == trainer.global_step == 4 * rollouts
+
+
+class ScriptedKLPPO(lit_rl.PPO):
+    """Reports the approximate KL of its n-th update as ``kls[n]``."""
+
+    def compute_loss(self, batch):
+        loss, metrics = super().compute_loss(batch)
+        metrics["approx_kl"] = torch.tensor(self.kls[self.global_step])
+        return loss, metrics
+
+
+def test_target_kl_is_checked_after_each_epoch_on_its_last_minibatch_as_cleanrl_does():
+    module = ScriptedKLPPO(
+        num_envs=2, num_steps=16, total_env_steps=32, update_epochs=4, num_minibatches=4, target_kl=0.01, **TINY
+    )
+    # Epoch 1 goes over target_kl in its 2nd minibatch but ends under it: training goes on. Epoch 2 ends
+    # over it: epochs 3 and 4 are skipped.
+    module.kls = [0.0, 0.5, 0.0, 0.005] + [0.0, 0.0, 0.0, 0.02] + [0.0] * 8
+    trainer = fit(module)
+    assert trainer.global_step == 8
 
 
 def test_gradient_clip_val_is_refused_before_training_naming_max_grad_norm():
