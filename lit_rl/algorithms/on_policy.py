@@ -179,6 +179,13 @@ class OnPolicyModule(L.LightningModule):
 
     evaluation_actions = act_greedy  # the policy that evaluation and EvaluationVideo play
 
+    @property
+    def hparams_initial(self) -> Any:
+        """What loggers record as the hyperparameters (TensorBoard's HParams): ``hparams`` and the evaluation policy."""
+        hparams = super().hparams_initial  # a copy
+        hparams["eval_policy"] = "greedy"  # DQN's hparams say eval_epsilon instead
+        return hparams
+
     @torch.inference_mode()
     def finish_rollout(self, next_obs: np.ndarray) -> None:
         """Compute the rollout's advantages; the collector calls this after the last step."""
