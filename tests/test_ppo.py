@@ -6,6 +6,7 @@ import torch
 from conftest import ROOT, TINY, fit
 
 import lit_rl
+from lit_rl.checks import ConfigurationError
 from lit_rl.cli import main
 
 
@@ -30,7 +31,7 @@ def cli_fit(config, tmp_path, *overrides):
     ],
 )
 def test_bad_hyperparameters_fail_in_init_with_one_line(kwargs, message):
-    with pytest.raises(ValueError, match=message) as error:
+    with pytest.raises(ConfigurationError, match=message) as error:
         lit_rl.PPO(**kwargs)
     assert "\n" not in str(error.value)
 
@@ -105,7 +106,7 @@ def test_target_kl_is_checked_after_each_epoch_on_its_last_minibatch_as_cleanrl_
 def test_gradient_clip_val_is_refused_before_training_naming_max_grad_norm():
     module = lit_rl.PPO(num_envs=2, num_steps=8, total_env_steps=64, **TINY)
     message = r"--trainer.gradient_clip_val=0.5 is not used by PPO.* --model.max_grad_norm=0.5 "
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ConfigurationError, match=message):
         fit(module, gradient_clip_val=0.5)
     assert module.rollout_buffer is None and module.env_steps == 0  # no env was stepped
 

@@ -10,7 +10,7 @@ from lightning.pytorch.cli import OptimizerCallable
 from torch import Tensor
 
 from lit_rl.algorithms.on_policy import OnPolicyModule
-from lit_rl.checks import check_positive
+from lit_rl.checks import ConfigurationError, check_positive
 from lit_rl.policy_losses import (
     approx_kl,
     clip_fraction,
@@ -97,7 +97,7 @@ class PPO(OnPolicyModule):
         super().__init__()
         check_positive("clip_coef", clip_coef)
         if anneal_clip and total_env_steps is None:
-            raise ValueError("anneal_clip=True needs total_env_steps: the clip range reaches 0 there.")
+            raise ConfigurationError("anneal_clip=True needs total_env_steps: the clip range reaches 0 there.")
         if target_kl is not None:
             check_positive("target_kl", target_kl)
         self.save_hyperparameters(ignore=["optimizer"])
