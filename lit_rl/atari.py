@@ -21,6 +21,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from lit_rl.checks import ConfigurationError
 from lit_rl.envs import register_atari_envs
 
 ATARI_BACKENDS = ("native", "gymnasium")
@@ -40,12 +41,12 @@ def atari_game(env_id: str) -> tuple[str, float]:
     try:
         spec = gym.spec(env_id)
     except gym.error.Error as error:
-        raise ValueError(
+        raise ConfigurationError(
             f"env_id={env_id!r} is not a known Atari game ({error}). Write a game as ALE/<Game>-v5 "
             f"or <Game>NoFrameskip-v4, e.g. ALE/Pong-v5; list the games with: {LIST_GAMES}"
         ) from None
     if spec.entry_point != "ale_py.env:AtariEnv" or not (env_id.endswith("-v5") or env_id.endswith("-v4")):
-        raise ValueError(
+        raise ConfigurationError(
             f"env_id={env_id!r} is not a supported Atari id: write ALE/<Game>-v5 or <Game>NoFrameskip-v4."
         )
     return spec.kwargs["game"], float(spec.kwargs["repeat_action_probability"])
@@ -91,16 +92,16 @@ def make_atari_vector_env(
     """
     if unknown:
         valid = ", ".join(list(inspect.signature(make_atari_vector_env).parameters)[2:-1])
-        raise ValueError(f"env_kwargs {sorted(unknown)} are not Atari env options; valid ones: {valid}.")
+        raise ConfigurationError(f"env_kwargs {sorted(unknown)} are not Atari env options; valid ones: {valid}.")
     game, sticky = atari_game(env_id)
     sticky = sticky if repeat_action_probability is None else repeat_action_probability
     if backend not in ATARI_BACKENDS:
-        raise ValueError(
+        raise ConfigurationError(
             f"backend={backend!r} is invalid: choose one of {', '.join(map(repr, ATARI_BACKENDS))}."
         )
     if backend == "native":
         if render_mode is not None:
-            raise ValueError(
+            raise ConfigurationError(
                 f"render_mode={render_mode!r} needs backend='gymnasium': the native env cannot render."
             )
         from ale_py.vector_env import AtariVectorEnv

@@ -7,6 +7,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from lit_rl.checks import ConfigurationError
+
 _ALE_REGISTERED = False
 
 
@@ -31,7 +33,7 @@ def check_env_id(env_id: str) -> None:
     try:
         gym.spec(env_id)
     except gym.error.Error as error:
-        raise ValueError(
+        raise ConfigurationError(
             f"env_id={env_id!r} is not a registered gymnasium environment ({error}). "
             "List the valid ids with: python -c \"import gymnasium, ale_py; "
             "gymnasium.register_envs(ale_py); gymnasium.pprint_registry()\""

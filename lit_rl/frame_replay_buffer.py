@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from lit_rl.checks import check_positive
+from lit_rl.checks import ConfigurationError, check_positive
 from lit_rl.networks import is_image_space
 from lit_rl.replay_buffer import ReplayBatch, ReplayBuffer
 
@@ -256,7 +256,7 @@ def _layout(capacity: int, observation_shape: tuple[int, ...], num_envs: int) ->
     check_positive("capacity", capacity)
     check_positive("num_envs", num_envs)
     if len(observation_shape) < 2:
-        raise ValueError(
+        raise ConfigurationError(
             f"observation_shape={tuple(observation_shape)} is invalid for FrameReplayBuffer: it needs "
             "[stack, ...frame] observations such as (4, 84, 84)."
         )
@@ -279,7 +279,7 @@ def check_fits_in_memory(name: str, value: int, nbytes: int, available: int | No
     """Raise a ``ValueError`` if ``nbytes`` (needed because ``name=value``) exceeds the free RAM."""
     available = memory_available() if available is None else available
     if available is not None and nbytes > available:
-        raise ValueError(
+        raise ConfigurationError(
             f"{name}={value} needs {nbytes:,} bytes ({nbytes / 1e9:.1f} GB) of RAM for the replay buffer, "
             f"but only {available:,} bytes ({available / 1e9:.1f} GB) are available (MemAvailable in "
             f"/proc/meminfo); lower {name}."

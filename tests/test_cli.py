@@ -1,5 +1,6 @@
 """The command line: every config parses, --print_config costs nothing, fit and validate run."""
 
+import re
 import subprocess
 import sys
 
@@ -7,6 +8,8 @@ import pytest
 import yaml
 from conftest import ROOT
 
+import lit_rl
+from lit_rl.checks import ConfigurationError
 from lit_rl.cli import main
 
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
@@ -66,7 +69,7 @@ def test_fit_then_validate_a_checkpoint_from_the_command_line(tmp_path):
     ],
     ids=["missing", "corrupt", "foreign", "other-algorithm", "other-env"],
 )
-def test_a_bad_ckpt_path_stops_before_any_run_folder_is_written(tmp_path, content, message):
+def test_a_bad_ckpt_path_stops_before_any_run_folder_is_written(tmp_path, content, message, capsys):
     import torch
 
     ckpt = tmp_path / "given.ckpt"
@@ -76,12 +79,11 @@ def test_a_bad_ckpt_path_stops_before_any_run_folder_is_written(tmp_path, conten
         torch.save(content, ckpt)
     run_dir = tmp_path / "run"
     args = ["fit", "--config", str(ROOT / "configs/dqn_cartpole.yaml"), "--trainer.default_root_dir", str(run_dir)]
-    with pytest.raises(ValueError, match=message):
-        main([*args, "--ckpt_path", str(ckpt)])
+    assert_ends_with_one_line(capsys, lambda: main([*args, "--ckpt_path", str(ckpt)]), message)
     assert not run_dir.exists()
 
 
-def test_ckpt_path_last_resumes_the_newest_run(tmp_path):
+def test_ckpt_path_last_resumes_the_newest_run(tmp_path, capsys):
     args = [
         "--config", str(ROOT / "configs/dqn_cartpole.yaml"), "--trainer.default_root_dir", str(tmp_path),
         "--trainer.enable_progress_bar", "false", "--model.eval_episodes", "2", "--model.eval_interval", "1000",
@@ -92,5 +94,51 @@ def test_ckpt_path_last_resumes_the_newest_run(tmp_path):
     # after one round of gradient steps).
     assert resumed.trainer.global_step == first.trainer.global_step + first.model.hparams.gradient_steps
     assert resumed.model.env_steps > first.model.env_steps >= 1200
-    with pytest.raises(ValueError, match="found no checkpoints/last"):
-        main(["fit", *args[:2], "--trainer.default_root_dir", str(tmp_path / "empty"), "--ckpt_path", "last"])
+    empty = ["fit", *args[:2], "--trainer.default_root_dir", str(tmp_path / "empty"), "--ckpt_path", "last"]
+    assert_ends_with_one_line(capsys, lambda: main(empty), "found no checkpoints/last")
+
+
+def assert_ends_with_one_line(capsys, command, message):
+    """``command`` exits with status 2, and its last words on stderr are one line that matches ``message``."""
+    with pytest.raises(SystemExit) as exit:
+        command()
+    error = capsys.readouterr().err
+    assert exit.value.code == 2, error
+    assert "Traceback" not in error
+    assert re.fullmatch(f"error: .*{message}.*", error.splitlines()[-1]), error
+
+
+DQN_PONG_N_STEP_3 = [
+    "fit", "--config", str(ROOT / "configs/dqn_pong.yaml"), "--model.n_step", "3", "--model.buffer_size", "1000",
+    "--model.learning_starts", "100", "--model.eval_episodes", "1", "--trainer.logger", "false",
+]
+
+
+def test_a_bad_value_found_in_setup_ends_the_command_with_its_message_alone(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("LIT_RL_TRACEBACK", raising=False)
+    command = [*DQN_PONG_N_STEP_3, "--trainer.default_root_dir", str(tmp_path)]
+    assert_ends_with_one_line(
+        capsys, lambda: main(command), re.escape("n_step=3 is invalid for the frame observations of 'PongNoFrameskip")
+    )
+    # Opt-in: the traceback.
+    monkeypatch.setenv("LIT_RL_TRACEBACK", "1")
+    with pytest.raises(ConfigurationError, match="n_step=3 is invalid"):
+        main(command)
+
+
+def test_a_bad_value_found_while_building_the_model_ends_the_command_with_its_message_alone(capsys, monkeypatch):
+    monkeypatch.delenv("LIT_RL_TRACEBACK", raising=False)
+    command = ["fit", "--config", str(ROOT / "configs/ppo_cartpole.yaml"), "--model.gamma", "2"]
+    assert_ends_with_one_line(capsys, lambda: main(command), re.escape("gamma=2.0 is invalid: it must lie in [0, 1]."))
+
+
+def test_any_other_error_keeps_its_traceback(tmp_path, monkeypatch):
+    monkeypatch.delenv("LIT_RL_TRACEBACK", raising=False)
+
+    def bug(self, stage):
+        raise ValueError("not enough values to unpack (expected 2, got 1)")  # a bug, not a bad value
+
+    monkeypatch.setattr(lit_rl.PPO, "setup", bug)
+    command = ["fit", "--config", str(ROOT / "configs/ppo_cartpole.yaml"), "--trainer.default_root_dir", str(tmp_path)]
+    with pytest.raises(ValueError, match="not enough values to unpack"):
+        main([*command, "--trainer.logger", "false"])

@@ -12,6 +12,7 @@ def test_evaluation_writes_a_valid_video_and_a_tensorboard_gif(tmp_path):
     L.seed_everything(0, verbose=False)
     agent = lit_rl.DQN(
         "PongNoFrameskip-v4", total_env_steps=64, learning_starts=32, batch_size=8, buffer_size=64,
+        gradient_steps=2,  # two optimizer steps per Lightning batch: global_step is not the env step or the log step
         eval_episodes=1, eval_interval=64, eval_epsilon=0.05,
     )
     logger = TensorBoardLogger(tmp_path, name="run", version=0)
@@ -21,7 +22,8 @@ def test_evaluation_writes_a_valid_video_and_a_tensorboard_gif(tmp_path):
     )
     trainer.fit(agent)
     videos = sorted((tmp_path / "run" / "version_0" / "videos").glob("*.mp4"))
-    assert [v.name for v in videos] == [f"eval-step={trainer.global_step}.mp4"]
+    # Named by the env steps trained, the axis users read returns against.
+    assert agent.env_steps == 64 and [v.name for v in videos] == ["eval-env_steps=64.mp4"]
     capture = cv2.VideoCapture(str(videos[0]))
     assert capture.isOpened()
     assert capture.get(cv2.CAP_PROP_FRAME_COUNT) == 40
@@ -30,8 +32,11 @@ def test_evaluation_writes_a_valid_video_and_a_tensorboard_gif(tmp_path):
     assert ok and frame.shape == (210, 160, 3) and frame.std() > 0
     events = EventAccumulator(str(tmp_path / "run" / "version_0"), size_guidance={"images": 0}).Reload()
     assert "eval/video" in events.Tags()["images"]
-    gif = events.Images("eval/video")[0].encoded_image_string
-    assert gif.startswith(b"GIF89a")
+    (gif,) = events.Images("eval/video")
+    assert gif.encoded_image_string.startswith(b"GIF89a")
+    # At the TensorBoard step of the evaluation's scores, so the two line up.
+    (score,) = events.Scalars("eval/episodic_return")
+    assert gif.step == score.step != trainer.global_step
 
 
 def test_rendering_problems_stop_the_run_before_training(tmp_path, monkeypatch):

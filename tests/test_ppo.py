@@ -6,6 +6,7 @@ import torch
 from conftest import ROOT, TINY, fit
 
 import lit_rl
+from lit_rl.checks import ConfigurationError
 from lit_rl.cli import main
 
 
@@ -30,7 +31,7 @@ def cli_fit(config, tmp_path, *overrides):
     ],
 )
 def test_bad_hyperparameters_fail_in_init_with_one_line(kwargs, message):
-    with pytest.raises(ValueError, match=message) as error:
+    with pytest.raises(ConfigurationError, match=message) as error:
         lit_rl.PPO(**kwargs)
     assert "\n" not in str(error.value)
 
@@ -67,7 +68,7 @@ class CountUpdates(L.Callback):
         self.updates += 1
 
 
-def test_target_kl_stops_a_rollouts_updates_after_the_first_minibatch_over_it():
+def test_target_kl_stops_a_rollouts_updates_after_the_first_epoch_that_ends_over_it():
     L.seed_everything(0)
     module = lit_rl.PPO(
         num_envs=2, num_steps=16, total_env_steps=128, target_kl=1e-6, learning_rate=0.05, anneal_lr=False, **TINY
@@ -75,17 +76,37 @@ def test_target_kl_stops_a_rollouts_updates_after_the_first_minibatch_over_it():
     counter = CountUpdates()
     trainer = fit(module, callbacks=[counter])
     assert "eval/episodic_return" in trainer.callback_metrics  # a stopped rollout still ends with its evaluation
-    # Minibatch 1 has ratio 1 (KL 0); minibatch 2 sees KL > 1e-6, is still applied, and stops the
-    # rollout: the other 14 of its 4 x 4 minibatches are neither computed nor applied.
+    # The first epoch's 4 minibatch updates all apply (the first has ratio 1, KL 0; the later ones KL > 1e-6);
+    # the KL of its last minibatch stops the rollout: the other 3 epochs are neither computed nor applied.
     rollouts = 128 // 32
     assert counter.batches == rollouts  # one Lightning batch per rollout
-    assert counter.backwards == counter.updates == trainer.global_step == 2 * rollouts
+    assert counter.backwards == counter.updates == trainer.global_step == 4 * rollouts
+
+
+class ScriptedKLPPO(lit_rl.PPO):
+    """Reports the approximate KL of its n-th update as ``kls[n]``."""
+
+    def compute_loss(self, batch):
+        loss, metrics = super().compute_loss(batch)
+        metrics["approx_kl"] = torch.tensor(self.kls[self.global_step])
+        return loss, metrics
+
+
+def test_target_kl_is_checked_after_each_epoch_on_its_last_minibatch_as_cleanrl_does():
+    module = ScriptedKLPPO(
+        num_envs=2, num_steps=16, total_env_steps=32, update_epochs=4, num_minibatches=4, target_kl=0.01, **TINY
+    )
+    # Epoch 1 goes over target_kl in its 2nd minibatch but ends under it: training goes on. Epoch 2 ends
+    # over it: epochs 3 and 4 are skipped.
+    module.kls = [0.0, 0.5, 0.0, 0.005] + [0.0, 0.0, 0.0, 0.02] + [0.0] * 8
+    trainer = fit(module)
+    assert trainer.global_step == 8
 
 
 def test_gradient_clip_val_is_refused_before_training_naming_max_grad_norm():
     module = lit_rl.PPO(num_envs=2, num_steps=8, total_env_steps=64, **TINY)
     message = r"--trainer.gradient_clip_val=0.5 is not used by PPO.* --model.max_grad_norm=0.5 "
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ConfigurationError, match=message):
         fit(module, gradient_clip_val=0.5)
     assert module.rollout_buffer is None and module.env_steps == 0  # no env was stepped
 

@@ -35,7 +35,7 @@ class A2C(OnPolicyModule):
         gae_lambda: GAE lambda in ``[0, 1]``; 1 gives plain n-step advantages.
         norm_adv: normalise advantages over the rollout.
         ent_coef: weight of the entropy bonus.
-        vf_coef: weight of the value loss (mean squared error).
+        vf_coef: weight of the value loss, the mean squared error with no ½ factor (as in Stable-Baselines3).
         max_grad_norm: clip the global gradient norm to this; ``None`` disables.
         network: ``auto`` (Nature CNN for image observations, MLP otherwise), ``mlp`` or ``nature_cnn``.
         hidden_sizes: hidden layer widths of the actor and critic MLPs.

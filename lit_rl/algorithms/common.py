@@ -14,6 +14,7 @@ import torch
 from gymnasium import spaces
 from torch import Tensor
 
+from lit_rl.checks import ConfigurationError
 from lit_rl.cpu import threads_per_process
 from lit_rl.envs import make_vector_env
 from lit_rl.evaluation import evaluate_episodes
@@ -82,7 +83,7 @@ def reject_trainer_gradient_clipping(module: L.LightningModule) -> None:
     trainer = module._trainer
     clip = trainer.gradient_clip_val if trainer is not None and trainer.state.fn == "fit" else None
     if clip:
-        raise ValueError(
+        raise ConfigurationError(
             f"--trainer.gradient_clip_val={clip} is not used by {type(module).__name__}: it clips gradients "
             f"itself. Remove it and pass --model.max_grad_norm={clip} (the global gradient-norm limit) instead."
         )
@@ -123,9 +124,9 @@ def checkpoint_record(module: L.LightningModule, checkpoint: dict[str, Any]) -> 
     name = type(module).__name__
     if state is None or state.get("algorithm") != name:
         found = "no lit_rl state" if state is None else f"a {state.get('algorithm')} checkpoint"
-        raise ValueError(f"This checkpoint holds {found}; {name} cannot load it.")
+        raise ConfigurationError(f"This checkpoint holds {found}; {name} cannot load it.")
     if state["env_id"] != module.hparams.env_id:
-        raise ValueError(
+        raise ConfigurationError(
             f"This checkpoint was trained on env_id={state['env_id']!r}, not env_id={module.hparams.env_id!r}."
         )
     return state

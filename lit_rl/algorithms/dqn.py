@@ -32,7 +32,7 @@ from lit_rl.callbacks.evaluation_video import EvaluationVideo
 from lit_rl.callbacks.replay_collector import ReplayCollector
 from lit_rl.callbacks.replay_snapshot import ReplaySnapshot
 from lit_rl.callbacks.target_network_update import TargetNetworkUpdate
-from lit_rl.checks import check_choice, check_positive, check_unit_interval
+from lit_rl.checks import ConfigurationError, check_choice, check_positive, check_unit_interval
 from lit_rl.envs import check_env_id
 from lit_rl.frame_replay_buffer import make_replay_buffer
 from lit_rl.n_step_replay import NStepReplayBuffer
@@ -127,18 +127,18 @@ class DQN(L.LightningModule):
         check_positive("buffer_size", buffer_size)
         check_positive("batch_size", batch_size)
         if batch_size > buffer_size:
-            raise ValueError(f"batch_size={batch_size} is invalid: it must be <= buffer_size={buffer_size}.")
+            raise ConfigurationError(f"batch_size={batch_size} is invalid: it must be <= buffer_size={buffer_size}.")
         if learning_starts < batch_size:
-            raise ValueError(
+            raise ConfigurationError(
                 f"learning_starts={learning_starts} is invalid: it must be >= batch_size={batch_size}."
             )
         check_unit_interval("gamma", gamma)
         check_positive("learning_rate", learning_rate)
         if anneal_lr and total_env_steps is None:
-            raise ValueError("anneal_lr=True needs total_env_steps: the learning rate decays to 0 over it.")
+            raise ConfigurationError("anneal_lr=True needs total_env_steps: the learning rate decays to 0 over it.")
         check_choice("loss", loss, LOSSES)
         if not 1 <= n_step <= 255:  # stored as uint8 per transition
-            raise ValueError(f"n_step={n_step!r} is invalid: it must lie in [1, 255].")
+            raise ConfigurationError(f"n_step={n_step!r} is invalid: it must lie in [1, 255].")
         check_choice("network", network, NETWORKS)
         check_positive("eval_episodes", eval_episodes)
         check_positive("eval_interval", eval_interval)
@@ -186,7 +186,7 @@ class DQN(L.LightningModule):
         rank = self.trainer.global_rank if self._trainer is not None else 0
         self.eval_env, observation_space, action_space = open_evaluation_env(self)
         if not isinstance(action_space, spaces.Discrete):
-            raise ValueError(
+            raise ConfigurationError(
                 f"env_id={hp.env_id!r} has action space {action_space}, but DQN needs a Discrete "
                 "action space; use PPO for continuous actions."
             )
@@ -203,7 +203,7 @@ class DQN(L.LightningModule):
             )
             if hp.n_step > 1:
                 if not isinstance(self.replay_buffer, ReplayBuffer):
-                    raise ValueError(
+                    raise ConfigurationError(
                         f"n_step={hp.n_step} is invalid for the frame observations of {hp.env_id!r}: the "
                         "memory-lean frame buffer stores one-step transitions only; use n_step=1."
                     )

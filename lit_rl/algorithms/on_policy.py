@@ -32,7 +32,7 @@ from lit_rl.algorithms.common import (
 from lit_rl.callbacks.cpu_threads import CpuThreads
 from lit_rl.callbacks.evaluation_video import EvaluationVideo
 from lit_rl.callbacks.rollout_collector import RolloutCollector
-from lit_rl.checks import check_choice, check_non_negative, check_positive, check_unit_interval
+from lit_rl.checks import ConfigurationError, check_choice, check_non_negative, check_positive, check_unit_interval
 from lit_rl.envs import check_env_id
 from lit_rl.networks import NETWORKS
 from lit_rl.networks.actor_critic import ActorCritic
@@ -62,7 +62,7 @@ class OnPolicyModule(L.LightningModule):
         check_positive("update_epochs", update_epochs)
         check_positive("num_minibatches", num_minibatches)
         if (hp.num_envs * hp.num_steps) % num_minibatches:
-            raise ValueError(
+            raise ConfigurationError(
                 f"num_minibatches={num_minibatches} is invalid: the rollout of num_envs * num_steps = "
                 f"{hp.num_envs} * {hp.num_steps} = {hp.num_envs * hp.num_steps} steps must split into "
                 "whole minibatches; choose a divisor of it."
@@ -75,7 +75,7 @@ class OnPolicyModule(L.LightningModule):
         if hp.max_grad_norm is not None:
             check_positive("max_grad_norm", hp.max_grad_norm)
         if hp.anneal_lr and hp.total_env_steps is None:
-            raise ValueError("anneal_lr=True needs total_env_steps: the learning rate reaches 0 there.")
+            raise ConfigurationError("anneal_lr=True needs total_env_steps: the learning rate reaches 0 there.")
         check_choice("network", hp.network, NETWORKS)
         check_positive("eval_episodes", hp.eval_episodes)
         check_positive("eval_interval", hp.eval_interval)
@@ -188,6 +188,13 @@ class OnPolicyModule(L.LightningModule):
         return actions
 
     evaluation_actions = act_greedy  # the policy that evaluation and EvaluationVideo play
+
+    @property
+    def hparams_initial(self) -> Any:
+        """What loggers record as the hyperparameters (TensorBoard's HParams): ``hparams`` and the evaluation policy."""
+        hparams = super().hparams_initial  # a copy
+        hparams["eval_policy"] = "greedy"  # DQN's hparams say eval_epsilon instead
+        return hparams
 
     @torch.inference_mode()
     def finish_rollout(self, next_obs: np.ndarray) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
@@ -10,7 +10,7 @@ from lightning.pytorch.cli import OptimizerCallable
 from torch import Tensor
 
 from lit_rl.algorithms.on_policy import OnPolicyModule
-from lit_rl.checks import check_positive
+from lit_rl.checks import ConfigurationError, check_positive
 from lit_rl.policy_losses import (
     approx_kl,
     clip_fraction,
@@ -50,10 +50,13 @@ class PPO(OnPolicyModule):
         clip_vloss: clip the value update around the collection-time value with ``clip_coef``.
         norm_adv: normalise advantages within each minibatch.
         ent_coef: weight of the entropy bonus.
-        vf_coef: weight of the value loss (mean squared error).
+        vf_coef: weight of the value loss, the mean squared error with no ½ factor (Stable-Baselines3's
+            convention). CleanRL and OpenAI Baselines halve the squared error: their ``vf_coef=0.5`` is 0.25 here.
         max_grad_norm: clip the global gradient norm to this; ``None`` disables.
-        target_kl: skip the rest of a rollout's updates after the first minibatch whose approximate KL
-            to the collecting policy (averaged over processes) exceeds this; ``None`` disables.
+        target_kl: after each epoch (pass over the rollout), skip the rollout's remaining epochs if the
+            approximate KL to the collecting policy of the epoch's last minibatch (averaged over processes)
+            exceeds this, as CleanRL does; ``None`` disables. (Stable-Baselines3 checks every minibatch
+            instead, before its update, against ``1.5 * target_kl``.)
         network: ``auto`` (Nature CNN for image observations, MLP otherwise), ``mlp`` or ``nature_cnn``.
         hidden_sizes: hidden layer widths of the actor and critic MLPs.
         log_std_init: initial log standard deviation of the Gaussian policy (Box actions).
@@ -94,11 +97,12 @@ class PPO(OnPolicyModule):
         super().__init__()
         check_positive("clip_coef", clip_coef)
         if anneal_clip and total_env_steps is None:
-            raise ValueError("anneal_clip=True needs total_env_steps: the clip range reaches 0 there.")
+            raise ConfigurationError("anneal_clip=True needs total_env_steps: the clip range reaches 0 there.")
         if target_kl is not None:
             check_positive("target_kl", target_kl)
         self.save_hyperparameters(ignore=["optimizer"])
         self.init_on_policy(optimizer, update_epochs, num_minibatches)
+        self.ends_epoch = False  # whether the minibatch being learned from is the last of its epoch
 
     def compute_loss(self, batch: RolloutBatch) -> tuple[Tensor, dict[str, Tensor]]:
         hp = self.hparams
@@ -110,7 +114,7 @@ class PPO(OnPolicyModule):
         logprobs = dist.log_prob(batch.actions)
         log_ratio = logprobs - batch.logprobs
         ratio = log_ratio.exp()
-        # Averaged over processes, so that under DDP every rank stops at the same minibatch.
+        # Averaged over processes, so that under DDP every rank stops after the same epoch.
         kl = self.trainer.strategy.reduce(approx_kl(log_ratio, mask), reduce_op="mean")
         advantages = normalize(batch.advantages, mask) if hp.norm_adv else batch.advantages
         policy_loss = clipped_surrogate_loss(ratio, advantages, clip, mask)
@@ -123,6 +127,12 @@ class PPO(OnPolicyModule):
         }
         return loss, metrics
 
+    def minibatches(self, batch: RolloutBatch) -> Iterator[RolloutBatch]:
+        for number, minibatch in enumerate(super().minibatches(batch), start=1):
+            self.ends_epoch = number % self.num_minibatches == 0  # read by stop_updates after its update
+            yield minibatch
+
     def stop_updates(self, metrics: dict[str, Tensor]) -> bool:
-        # The update of this minibatch has applied (as in CleanRL); the rest of the rollout's are skipped.
-        return self.hparams.target_kl is not None and bool(metrics["approx_kl"] > self.hparams.target_kl)
+        # CleanRL's early stop: checked once per epoch, after its last update, on that minibatch's KL.
+        target_kl = self.hparams.target_kl
+        return target_kl is not None and self.ends_epoch and bool(metrics["approx_kl"] > target_kl)

@@ -6,7 +6,7 @@ from typing import Any
 
 import lightning as L
 
-from lit_rl.checks import check_choice, check_positive, check_unit_interval
+from lit_rl.checks import ConfigurationError, check_choice, check_positive, check_unit_interval
 from lit_rl.schedules import SCHEDULES
 
 
@@ -41,10 +41,10 @@ class EpsilonDecay(L.Callback):
         check_unit_interval("exploration_fraction", exploration_fraction)
         check_choice("schedule", schedule, SCHEDULES)
         if schedule == "exponential" and end_e <= 0:
-            raise ValueError(f"end_e={end_e!r} is invalid for schedule='exponential': it must be > 0.")
+            raise ConfigurationError(f"end_e={end_e!r} is invalid for schedule='exponential': it must be > 0.")
         if exploration_steps is None:
             if total_env_steps is None:
-                raise ValueError("EpsilonDecay needs exploration_steps, or total_env_steps with a fraction.")
+                raise ConfigurationError("EpsilonDecay needs exploration_steps, or total_env_steps with a fraction.")
             check_positive("total_env_steps", total_env_steps)
             exploration_steps = int(exploration_fraction * total_env_steps)
         self.start_e = start_e

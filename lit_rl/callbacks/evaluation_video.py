@@ -20,13 +20,14 @@ MAX_GIF_FRAMES = 400  # TensorBoard gets a subsampled GIF; the .mp4 keeps every 
 
 class EvaluationVideo(L.Callback):
     """After every ``every_n_evaluations``-th evaluation, play one episode with the module's
-    evaluation policy and save it as ``<log_dir>/videos/eval-step=N.mp4`` and as the TensorBoard
-    image ``eval/video`` (an animated GIF). Runs on rank 0 only.
+    evaluation policy and save it as ``<log_dir>/videos/eval-env_steps=N.mp4``, N the env steps
+    trained so far (the axis returns are read against), and as the TensorBoard image ``eval/video``
+    (an animated GIF) at the step of that evaluation's ``eval/*`` scalars. Runs on rank 0 only.
 
     The episode is played on a rendering copy of the training env (for Atari, the gymnasium
     backend, which gives the agent the same frame stacks). The module provides
-    ``evaluation_actions(obs)``, ``num_evaluations`` (validation loops that played episodes) and
-    ``hparams.env_id`` / ``hparams.env_kwargs``.
+    ``evaluation_actions(obs)``, ``num_evaluations`` (validation loops that played episodes),
+    ``env_steps`` and ``hparams.env_id`` / ``hparams.env_kwargs``.
 
     Args:
         every_n_evaluations: record after every n-th evaluation.
@@ -71,10 +72,12 @@ class EvaluationVideo(L.Callback):
             return
         frames = self.record_episode(pl_module)
         folder = Path(trainer.log_dir or trainer.default_root_dir) / "videos"
-        write_mp4(frames, folder / f"eval-step={trainer.global_step}.mp4", self.fps)
+        write_mp4(frames, folder / f"eval-env_steps={pl_module.env_steps}.mp4", self.fps)
+        # The step Lightning gives the evaluation's scalars (global_step counts optimizer steps instead).
+        step = trainer.fit_loop.epoch_loop._batches_that_stepped
         for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger):
-                log_gif(logger, "eval/video", frames, trainer.global_step, self.fps)
+                log_gif(logger, "eval/video", frames, step, self.fps)
 
     def record_episode(self, pl_module: L.LightningModule) -> list[np.ndarray]:
         obs, _ = self.env.reset(seed=run_seed() + VIDEO_SEED_OFFSET)

@@ -8,7 +8,7 @@ import lightning as L
 import torch
 from torch import nn
 
-from lit_rl.checks import check_positive
+from lit_rl.checks import ConfigurationError, check_positive
 
 
 def polyak_update(online: nn.Module, target: nn.Module, tau: float) -> None:
@@ -43,7 +43,7 @@ class TargetNetworkUpdate(L.Callback):
     def __init__(self, target_update_interval: int = 1000, tau: float = 1.0) -> None:
         check_positive("target_update_interval", target_update_interval)
         if not 0.0 < tau <= 1.0:
-            raise ValueError(f"tau={tau!r} is invalid: it must lie in (0, 1].")
+            raise ConfigurationError(f"tau={tau!r} is invalid: it must lie in (0, 1].")
         self.target_update_interval = target_update_interval
         self.tau = tau
         self.last_step = 0  # trainer.global_step at the previous update check

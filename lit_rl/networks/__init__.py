@@ -8,6 +8,7 @@ import numpy as np
 from gymnasium import spaces
 from torch import nn
 
+from lit_rl.checks import ConfigurationError
 from lit_rl.networks.actor_critic import ActorCritic
 from lit_rl.networks.mlp import MLP
 from lit_rl.networks.nature_cnn import NatureCNN
@@ -28,7 +29,7 @@ def build_network(
 ) -> nn.Module:
     """Build ``network`` for ``observation_space``; ``"auto"`` picks the CNN for frames, else the MLP."""
     if not isinstance(observation_space, spaces.Box):
-        raise ValueError(
+        raise ConfigurationError(
             f"observation space {observation_space} is not supported: lit_rl networks take Box observations."
         )
     if network == "auto":
@@ -37,13 +38,13 @@ def build_network(
         return MLP(int(np.prod(observation_space.shape)), out_features, hidden_sizes)
     if network == "nature_cnn":
         if len(observation_space.shape) != 3:
-            raise ValueError(
+            raise ConfigurationError(
                 f"network='nature_cnn' needs [channels, height, width] image observations, but the "
                 f"observation shape is {observation_space.shape}; use network='mlp' or 'auto'."
             )
         channels, height, width = observation_space.shape
         return NatureCNN(channels, out_features, height, width)
-    raise ValueError(f"network={network!r} is invalid: choose one of {', '.join(map(repr, NETWORKS))}.")
+    raise ConfigurationError(f"network={network!r} is invalid: choose one of {', '.join(map(repr, NETWORKS))}.")
 
 
 __all__ = ["MLP", "ActorCritic", "NETWORKS", "NatureCNN", "build_network", "is_image_space"]

@@ -10,6 +10,7 @@ from gymnasium import spaces
 from torch import Tensor, nn
 from torch.distributions import Categorical, Distribution, Independent, Normal
 
+from lit_rl.checks import ConfigurationError
 from lit_rl.networks.float32_head import float32_head
 from lit_rl.networks.nature_cnn import NatureCNN
 
@@ -65,7 +66,7 @@ class ActorCritic(nn.Module):
         elif isinstance(action_space, spaces.Box) and len(action_space.shape) == 1:
             self.continuous, out = True, int(action_space.shape[0])
         else:
-            raise ValueError(f"action space {action_space} is not supported: use Discrete or a 1-D Box.")
+            raise ConfigurationError(f"action space {action_space} is not supported: use Discrete or a 1-D Box.")
         if network == "auto":
             image = observation_space.dtype == np.uint8 and len(observation_space.shape) == 3
             network = "nature_cnn" if image else "mlp"
@@ -84,7 +85,7 @@ class ActorCritic(nn.Module):
             self.actor_head = orthogonal_init(nn.Linear(width, out), 0.01)
             self.critic_head = orthogonal_init(nn.Linear(width, 1), 1.0)
         else:
-            raise ValueError(f"network={network!r} is invalid: choose one of 'auto', 'mlp', 'nature_cnn'.")
+            raise ConfigurationError(f"network={network!r} is invalid: choose one of 'auto', 'mlp', 'nature_cnn'.")
         self.log_std = nn.Parameter(torch.full((out,), float(log_std_init))) if self.continuous else None
 
     def forward(self, obs: Tensor) -> tuple[Distribution, Tensor]:
