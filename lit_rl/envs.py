@@ -75,8 +75,13 @@ def episodes_ended(info: dict[str, Any], num_envs: int) -> np.ndarray:
 
     Read from the episode records (``info["_episode"]``), not from ``terminated | truncated``: with
     life-loss terminals (Atari's ``episodic_life``) a lost life ends the TD episode but the game, and
-    the env, go on, and the next step is a real transition.
+    the env, go on, and the next step is a real transition. Except in games that wait for FIRE after
+    a lost life (``info["life_reset"]``, see ``lit_rl.atari.TrueScores``): there the next step
+    presses FIRE whatever the action, and only serves the next life, as a reset would.
     """
-    if "_episode" not in info:
-        return np.zeros(num_envs, dtype=bool)
-    return np.array(info["_episode"], dtype=bool)
+    ended = np.zeros(num_envs, dtype=bool)
+    if "_episode" in info:
+        ended |= np.asarray(info["_episode"], dtype=bool)
+    if "life_reset" in info:
+        ended |= np.asarray(info["life_reset"], dtype=bool)
+    return ended
