@@ -80,11 +80,14 @@ def make_atari_vector_env(
         backend: ``native`` (ale-py's C++ vector env, fastest) or ``gymnasium`` (``AtariPreprocessing``
             and ``FrameStackObservation`` in a sync vector env; needs opencv; use it for ``render_mode``).
         episodic_life: report ``terminated`` when a life is lost, so the TD target does not bootstrap
-            over it; the game goes on, and the episode record still covers the whole game.
+            over it; the game goes on, and the episode record still covers the whole game. With
+            ``fire_reset``, games that wait for FIRE to serve again get it, as after a reset (see
+            ``TrueScores``).
         reward_clipping: train on rewards clipped to [-1, 1] (Nature DQN); scores stay unclipped.
         noop_max: at most this many no-op actions after each reset.
         frame_skip: emulator frames per agent step (max-pooled over the last two).
-        fire_reset: press FIRE after each reset in games that wait for it.
+        fire_reset: press FIRE after each reset in games that have it (Breakout waits for it) and,
+            with ``episodic_life``, after each lost life (as SB3's and CleanRL's wrappers do).
         repeat_action_probability: sticky-action probability; ``None`` takes the id's (0.25 or 0).
         max_episode_frames: emulator frames after which a game is truncated (108,000 = 30 minutes).
         num_threads: threads of the native backend (0: one per core).
@@ -114,6 +117,7 @@ def make_atari_vector_env(
             # reward_clipping hides the score: TrueScores does both from real game ends and rewards.
             episodic_life=False, life_loss_info=False, reward_clipping=False,
         )  # fmt: skip
+        meanings = [action.name for action in env.ale.get_action_set()]
     else:
 
         def preprocess(env: gym.Env) -> gym.Env:
@@ -129,7 +133,10 @@ def make_atari_vector_env(
             repeat_action_probability=sticky, max_num_frames_per_episode=max_episode_frames,
             render_mode=render_mode,
         )  # fmt: skip
-    return TrueScores(env, episodic_life=episodic_life, reward_clipping=reward_clipping)
+        meanings = env.call("get_action_meanings")[0]
+    # After a lost life, FIRE serves again in the games that need it; the native env presses it only at reset.
+    fire_action = meanings.index("FIRE") if fire_reset and episodic_life and "FIRE" in meanings else None
+    return TrueScores(env, episodic_life=episodic_life, reward_clipping=reward_clipping, fire_action=fire_action)
 
 
 class FireReset(gym.Wrapper):
@@ -151,34 +158,53 @@ class TrueScores(gym.vector.VectorWrapper):
     The wrapped env must return raw rewards, ``terminated`` only at game over, and ``info["lives"]``.
     Finished games are reported as gymnasium's ``RecordEpisodeStatistics`` reports episodes.
 
+    With ``episodic_life`` and a ``fire_action``, a lost life is handled as a next-step autoreset
+    that serves the next life: the sub-environment's next step presses FIRE whatever action it is
+    given, and is not a transition (the TD episode ended at the lost life; the next one starts from
+    the served ball). ``info["life_reset"]`` marks the steps whose next step is such a serve, and
+    ``lit_rl.envs.episodes_ended`` counts them with the episode ends. Without it, games such as
+    Breakout wait for FIRE after each lost life, and a policy that does not press it there (a greedy
+    one that never had to) plays on to truncation. The serve's reward and step count in the game's
+    score and length.
+
     Args:
         env: a next-step-autoreset vector env of an Atari game.
         episodic_life: also return ``terminated=True`` when a life is lost (the game is not reset).
         reward_clipping: return rewards clipped to [-1, 1].
+        fire_action: the action that serves after a lost life (FIRE), or ``None`` for none; used
+            with ``episodic_life`` only.
     """
 
     def __init__(
-        self, env: gym.vector.VectorEnv, episodic_life: bool = False, reward_clipping: bool = True
+        self,
+        env: gym.vector.VectorEnv,
+        episodic_life: bool = False,
+        reward_clipping: bool = True,
+        fire_action: int | None = None,
     ) -> None:
         super().__init__(env)
         self.episodic_life = episodic_life
         self.reward_clipping = reward_clipping
+        self.fire_action = fire_action if episodic_life else None
         n = self.num_envs
         self.scores = np.zeros(n, dtype=np.float64)
         self.lengths = np.zeros(n, dtype=np.int64)
         self.start_times = np.zeros(n, dtype=np.float64)
         self.game_over = np.zeros(n, dtype=bool)
         self.lives = np.zeros(n, dtype=np.int64)
+        self.serving = np.zeros(n, dtype=bool)  # whose next step presses FIRE after a lost life
 
     def reset(self, *, seed: Any = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         obs, info = self.env.reset(seed=seed, options=options)
         reset = (options or {}).get("reset_mask", np.ones(self.num_envs, dtype=bool))
         self.scores[reset], self.lengths[reset], self.start_times[reset] = 0.0, 0, time.perf_counter()
-        self.game_over[reset] = False
+        self.game_over[reset], self.serving[reset] = False, False
         self.lives[reset] = np.asarray(info["lives"], dtype=np.int64)[reset]  # envs not reset keep theirs
         return obs, info
 
     def step(self, actions: np.ndarray) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        if self.serving.any():  # a new array: the caller's actions are what the agent chose
+            actions = np.where(self.serving, self.fire_action, actions).astype(np.asarray(actions).dtype)
         obs, rewards, terminated, truncated, info = self.env.step(actions)
         rewards = np.asarray(rewards, dtype=np.float64)
         # With next-step autoreset, the step after a game over only resets that env: a new game starts.
@@ -189,9 +215,13 @@ class TrueScores(gym.vector.VectorWrapper):
         self.lengths[~new_game] += 1
         self.game_over = terminated | truncated
         lives = np.asarray(info["lives"], dtype=np.int64).copy()
-        if self.episodic_life:  # a life lost ends the TD episode, not the game (lives jump up at a reset)
-            terminated = terminated | ((lives < self.lives) & ~new_game)
+        life_lost = (lives < self.lives) & ~new_game  # lives jump up at a reset
+        if self.episodic_life:  # a life lost ends the TD episode, not the game
+            terminated = terminated | life_lost
         self.lives = lives
+        if self.fire_action is not None:
+            self.serving = life_lost & ~self.game_over
+            info["life_reset"] = self.serving.copy()
         if self.game_over.any():
             done = self.game_over
             info["episode"] = {

@@ -6,6 +6,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from gymnasium import spaces
 
 from lit_rl.checks import ConfigurationError
 
@@ -55,6 +56,7 @@ def make_vector_env(
     Seed it through ``env.reset(seed=s)``: sub-environment ``i`` gets ``s + i``.
     ``render_mode="rgb_array"`` makes ``env.render()`` return one frame per sub-environment.
     ``num_threads`` sets the emulator threads of ale-py's native Atari env unless ``env_kwargs`` does.
+    ``Discrete`` observations (FrozenLake, Taxi, CliffWalking) come one-hot encoded (``one_hot``).
     """
     check_env_id(env_id)
     from lit_rl import atari
@@ -69,7 +71,44 @@ def make_vector_env(
     if render_mode is not None:
         env_kwargs["render_mode"] = render_mode
     env = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync", **env_kwargs)
+    if isinstance(env.single_observation_space, spaces.Discrete):  # FrozenLake, Taxi, CliffWalking
+        env = OneHotObservation(env)
     return gym.wrappers.vector.RecordEpisodeStatistics(env)
+
+
+def one_hot(observations: Any, space: spaces.Discrete) -> np.ndarray:
+    """Observations of a ``Discrete`` space as float32 one-hot vectors of size ``space.n``.
+
+    lit_rl's networks see ``Discrete`` observations so (``make_vector_env`` encodes them, as SB3
+    does): an agent deployed on the raw env encodes its observations with this before ``act``.
+
+    >>> one_hot(np.array([0, 2]), spaces.Discrete(3))
+    array([[1., 0., 0.],
+           [0., 0., 1.]], dtype=float32)
+    """
+    index = np.asarray(observations, dtype=np.int64) - space.start
+    if index.size and (index.min() < 0 or index.max() >= space.n):
+        raise ValueError(f"observations {observations!r} are not all in {space}.")
+    return np.eye(space.n, dtype=np.float32)[index]
+
+
+class OneHotObservation(gym.vector.VectorObservationWrapper):
+    """Encodes a vector env's ``Discrete(n)`` observations as float32 one-hot vectors (``Box(0, 1, (n,))``).
+
+    A state index is a label, not a quantity: fed to an MLP as a number, state 5 would look
+    "between" states 4 and 6. Every lit_rl algorithm gets the one-hot vector instead.
+    """
+
+    def __init__(self, env: gym.vector.VectorEnv) -> None:
+        super().__init__(env)
+        if not isinstance(env.single_observation_space, spaces.Discrete):
+            raise ValueError(f"OneHotObservation needs Discrete observations, not {env.single_observation_space}.")
+        self.discrete_space = env.single_observation_space
+        self.single_observation_space = spaces.Box(0.0, 1.0, (int(self.discrete_space.n),), np.float32)
+        self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, self.num_envs)
+
+    def observations(self, observations: np.ndarray) -> np.ndarray:
+        return one_hot(observations, self.discrete_space)
 
 
 def episodes_ended(info: dict[str, Any], num_envs: int) -> np.ndarray:
@@ -77,8 +116,13 @@ def episodes_ended(info: dict[str, Any], num_envs: int) -> np.ndarray:
 
     Read from the episode records (``info["_episode"]``), not from ``terminated | truncated``: with
     life-loss terminals (Atari's ``episodic_life``) a lost life ends the TD episode but the game, and
-    the env, go on, and the next step is a real transition.
+    the env, go on, and the next step is a real transition. Except in games that wait for FIRE after
+    a lost life (``info["life_reset"]``, see ``lit_rl.atari.TrueScores``): there the next step
+    presses FIRE whatever the action, and only serves the next life, as a reset would.
     """
-    if "_episode" not in info:
-        return np.zeros(num_envs, dtype=bool)
-    return np.array(info["_episode"], dtype=bool)
+    ended = np.zeros(num_envs, dtype=bool)
+    if "_episode" in info:
+        ended |= np.asarray(info["_episode"], dtype=bool)
+    if "life_reset" in info:
+        ended |= np.asarray(info["life_reset"], dtype=bool)
+    return ended

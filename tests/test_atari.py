@@ -7,7 +7,7 @@ from conftest import ROOT
 
 from lit_rl import DQN
 from lit_rl.cli import main
-from lit_rl.envs import check_env_id, make_vector_env
+from lit_rl.envs import check_env_id, episodes_ended, make_vector_env
 from lit_rl.frame_replay_buffer import FrameReplayBuffer
 
 
@@ -62,6 +62,40 @@ def test_episode_records_are_whole_games_with_unclipped_scores():
         new_game = done
     assert games >= 4 and life_losses >= games, "whole games of several lives each must have been played"
     assert max(s[1].max() for s in raw_steps) > 1, "raw rewards must reach the wrapper unclipped"
+
+
+@pytest.mark.parametrize("backend", ["native", "gymnasium"])
+def test_breakout_serves_again_after_each_lost_life_with_episodic_life(backend):
+    # Breakout waits for FIRE after a lost life: a policy that never fires would stall until truncation
+    # (5,000 steps here). The env serves for it, as SB3's and CleanRL's wrappers do.
+    if backend == "gymnasium":
+        pytest.importorskip("cv2", reason="gymnasium's AtariPreprocessing needs opencv")
+    kwargs = {"backend": backend, "episodic_life": True, "max_episode_frames": 20_000}
+    env = make_vector_env("ALE/Breakout-v5", 2, kwargs)
+    env.reset(seed=0)
+    noop = np.zeros(2, dtype=np.int64)
+    life_losses, serves = np.zeros(2, dtype=int), np.zeros(2, dtype=int)
+    serving, finished = np.zeros(2, dtype=bool), np.zeros(2, dtype=bool)
+    resets_as_told = True
+    for _ in range(400):  # a ball served to the unmoving paddle is lost in ~25 steps
+        _, _, terminated, truncated, info = env.step(noop)
+        assert not truncated.any(), "the game stalled until truncation: no FIRE after a lost life"
+        game_over = info.get("_episode", np.zeros(2, dtype=bool))
+        playing = ~finished
+        life_losses += terminated & ~game_over & playing
+        serves += serving & playing
+        # Each lost life makes the next step a serve, which, like a reset, is not a transition.
+        resets_as_told &= bool((episodes_ended(info, 2) == terminated).all())
+        serving = terminated & ~game_over
+        finished |= game_over
+        np.testing.assert_array_equal(info["lives"][game_over], 0)
+        if finished.all():
+            break
+    assert finished.all(), "both games must end with all lives lost, a served ball after each"
+    assert resets_as_told, "episodes_ended must mark each step before a serve"
+    np.testing.assert_array_equal(life_losses, [4, 4])
+    np.testing.assert_array_equal(serves, [4, 4])
+    env.close()
 
 
 def test_frame_replay_rebuilds_real_atari_stacks():

@@ -30,7 +30,8 @@ def build_network(
     """Build ``network`` for ``observation_space``; ``"auto"`` picks the CNN for frames, else the MLP."""
     if not isinstance(observation_space, spaces.Box):
         raise ConfigurationError(
-            f"observation space {observation_space} is not supported: lit_rl networks take Box observations."
+            f"observation space {observation_space} is not supported: lit_rl networks take Box observations "
+            "(lit_rl's vector envs one-hot encode Discrete ones)."
         )
     if network == "auto":
         network = "nature_cnn" if is_image_space(observation_space) else "mlp"

@@ -61,6 +61,11 @@ class ActorCritic(nn.Module):
         log_std_init: float = 0.0,
     ) -> None:
         super().__init__()
+        if not isinstance(observation_space, spaces.Box):
+            raise ConfigurationError(
+                f"observation space {observation_space} is not supported: lit_rl networks take Box observations "
+                "(lit_rl's vector envs one-hot encode Discrete ones)."
+            )
         if isinstance(action_space, spaces.Discrete):
             self.continuous, out = False, int(action_space.n)
         elif isinstance(action_space, spaces.Box) and len(action_space.shape) == 1:
