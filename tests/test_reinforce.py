@@ -75,7 +75,7 @@ def record_trained_steps(module):
                 (int(e), int(t), g, a, v, vf)
                 for (e, t), g, a, v, vf in zip(
                     obs.tolist(), batch.returns[batch.valid].tolist(), batch.advantages[batch.valid].tolist(),
-                    module.policy.value(obs).tolist(), module.policy.value(final).tolist(),
+                    module.policy.value(obs).tolist(), module.policy.value(final).tolist(), strict=True,
                 )
             ]
         steps.append(rows)

@@ -152,7 +152,7 @@ class Reinforce(OnPolicyModule):
             )
         device = batch.obs.device
         batch = RolloutBatch(
-            *(torch.cat([rows, extra.to(device)]) for rows, extra in zip(batch[:-1], carried[:-1])),
+            *(torch.cat([rows, extra.to(device)]) for rows, extra in zip(batch[:-1], carried[:-1], strict=True)),
             batch.rollout_id,
         )
         super().training_step(batch, batch_idx)
