@@ -64,3 +64,25 @@ def finished_episode_mask(terminated: Tensor, truncated: Tensor, valid: Tensor) 
     # Number of episode ends at this step or later: reversed cumulative sum along time.
     ends_from_here = done.flip(0).cumsum(0).flip(0)
     return (ends_from_here > 0) & valid
+
+
+def discounted_returns(rewards: Tensor, gamma: float, next_return: Tensor) -> Tensor:
+    """Discounted returns of steps whose episode goes on after them with return ``next_return``.
+
+    ``returns[t] = rewards[t] + gamma * returns[t + 1]`` with ``returns[T] = next_return``: the
+    Monte-Carlo returns of an episode's first steps, once the return of the step after them is known.
+
+    Args:
+        rewards: ``[T, N]`` rewards of ``T`` consecutive steps of one episode in each of ``N`` columns.
+        gamma: discount factor.
+        next_return: ``[N]`` return of the step after the last one.
+
+    >>> discounted_returns(torch.ones(3, 1), 0.5, torch.tensor([8.0]))[:, 0]
+    tensor([2.7500, 3.5000, 5.0000])
+    """
+    returns = torch.zeros_like(rewards, dtype=torch.float32)
+    last = next_return.float()
+    for t in reversed(range(rewards.shape[0])):
+        last = rewards[t] + gamma * last
+        returns[t] = last
+    return returns

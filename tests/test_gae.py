@@ -1,6 +1,6 @@
 import torch
 
-from lit_rl.gae import finished_episode_mask, gae_advantages
+from lit_rl.gae import discounted_returns, finished_episode_mask, gae_advantages
 
 # One rollout of 6 steps, two envs, gamma = 0.5, lambda = 0.5 (so gamma * lambda = 0.25).
 # Env 0, next-step autoreset:
@@ -67,3 +67,12 @@ def test_finished_episode_mask_keeps_only_steps_with_a_known_monte_carlo_return(
     # Env 1: its only episode has not ended.
     assert mask[:, 0].tolist() == [True, True, False, True, False, False]
     assert mask[:, 1].tolist() == [False] * 6
+
+
+def test_discounted_returns_continue_from_the_return_of_the_next_step():
+    # Column 0: rewards 1, 2, 3 then a return of 10: 3 + 0.5 * 10 = 8, 2 + 4 = 6, 1 + 3 = 4.
+    # Column 1: gamma applies to every step: 0 + 0.5 * (0 + 0.5 * (4 + 0.5 * 0)) = 1.
+    rewards = torch.tensor([[1.0, 0.0], [2.0, 0.0], [3.0, 4.0]])
+    returns = discounted_returns(rewards, 0.5, torch.tensor([10.0, 0.0]))
+    assert returns.tolist() == [[4.0, 1.0], [6.0, 2.0], [8.0, 4.0]]
+    assert discounted_returns(rewards[:0], 0.5, torch.tensor([10.0, 0.0])).shape == (0, 2)
