@@ -117,7 +117,8 @@ class FrameReplayBuffer:
         The storage arrays may hold the whole ring (as snapshots of earlier lit_rl versions do) or its
         filled part. Writable whole-ring arrays (such as ``np.load``'s) are taken over without a copy, so
         that a restored buffer holds its memory once; others are copied into a new ring, after checking
-        that the free RAM (``MemAvailable``) holds the copy.
+        that the free RAM (``MemAvailable``) holds the copy: the filled part of a ring read from a file
+        needs its size twice until the loaded arrays are dropped.
         """
         layout = {
             "capacity": (int(state["capacity"]), self.capacity),
