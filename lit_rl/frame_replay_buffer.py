@@ -95,12 +95,16 @@ class FrameReplayBuffer:
         return sum(a.nbytes for a in arrays) + self.has_transition.nbytes
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        """The layout, storage and ring positions as plain arrays, for ``np.savez`` (the rng is not included).
+        """The layout, the filled part of the storage and the ring positions as plain arrays (not the rng).
 
+        Each env's ring fills from slot 0, so the storage arrays are cut after the last slot any env has
+        written (``[num_envs, filled, ...]``): a snapshot of a ring still filling holds only what it holds.
         The arrays are read-only views of the buffer's own (no copy), so the next ``add`` changes them.
         """
-        state = {name: _read_only(getattr(self, name)) for name in (*STORAGE, "written")}
+        filled = int(min(self.written.max(), self.slots))
+        state = {name: _read_only(getattr(self, name)[:, :filled]) for name in STORAGE}
         return state | {
+            "written": _read_only(self.written),
             "capacity": np.array(self.capacity, dtype=np.int64),
             "num_envs": np.array(self.num_envs, dtype=np.int64),
             "observation_shape": np.array(self.observation_shape, dtype=np.int64),
@@ -110,8 +114,11 @@ class FrameReplayBuffer:
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         """Restore a ``state_dict``; a mismatch raises a ``ValueError`` naming it and changes nothing.
 
-        Writable arrays (such as ``np.load``'s) are taken over without a copy, so that a restored buffer
-        holds its memory once; read-only ones (such as another buffer's ``state_dict``) are copied.
+        The storage arrays may hold the whole ring (as snapshots of earlier lit_rl versions do) or its
+        filled part. Writable whole-ring arrays (such as ``np.load``'s) are taken over without a copy, so
+        that a restored buffer holds its memory once; others are copied into a new ring, after checking
+        that the free RAM (``MemAvailable``) holds the copy: the filled part of a ring read from a file
+        needs its size twice until the loaded arrays are dropped.
         """
         layout = {
             "capacity": (int(state["capacity"]), self.capacity),
@@ -121,19 +128,43 @@ class FrameReplayBuffer:
         for name, (theirs, ours) in layout.items():
             if theirs != ours:
                 raise ValueError(f"the snapshot has {name}={theirs} but this FrameReplayBuffer has {name}={ours}")
-        arrays = {name: np.asarray(state[name]) for name in (*STORAGE, "written")}
+        written = np.asarray(state["written"])
+        if written.shape != self.written.shape or written.dtype != self.written.dtype:
+            raise ValueError(
+                f"the snapshot's written is {written.dtype} {written.shape} but this FrameReplayBuffer's "
+                f"is {self.written.dtype} {self.written.shape}"
+            )
+        arrays = {name: np.asarray(state[name]) for name in STORAGE}
+        filled = arrays["frames"].shape[1] if arrays["frames"].ndim > 1 else 0
         for name, theirs in arrays.items():
             ours = getattr(self, name)
-            if theirs.shape != ours.shape or theirs.dtype != ours.dtype:
+            if theirs.shape != (ours.shape[0], filled, *ours.shape[2:]) or theirs.dtype != ours.dtype:
                 raise ValueError(
                     f"the snapshot's {name} is {theirs.dtype} {theirs.shape} but this FrameReplayBuffer's "
                     f"is {ours.dtype} {ours.shape}"
                 )
+        needed = int(min(written.max(), self.slots))
+        if not needed <= filled <= self.slots:
+            raise ValueError(
+                f"the snapshot holds {filled} slots per env but its ring positions need {needed} "
+                f"(of {self.slots}): it is damaged"
+            )
+        copied = sum(a.nbytes for a in arrays.values() if a.shape[1] < self.slots or not _can_take_over(a))
+        available = memory_available()
+        if available is not None and copied > available:
+            raise ValueError(
+                f"copying the snapshot's {filled} of {self.slots} slots per env into the ring needs {copied:,} "
+                f"bytes of RAM but only {available:,} are available (MemAvailable in /proc/meminfo)"
+            )
         for name, theirs in arrays.items():
-            if theirs.flags.writeable and theirs.flags.c_contiguous:
+            if theirs.shape[1] == self.slots and _can_take_over(theirs):
                 setattr(self, name, theirs)
-            else:
-                getattr(self, name)[...] = theirs
+            else:  # a new ring, so that no slot keeps what this buffer held before
+                ours = getattr(self, name)
+                ours = np.zeros(ours.shape, dtype=ours.dtype)  # not zeros_like: untouched pages stay unallocated
+                ours[:, :filled] = theirs
+                setattr(self, name, ours)
+        self.written = written.copy()
         self.size = int(state["size"])
 
     def add(
@@ -243,6 +274,10 @@ class FrameReplayBuffer:
             truncated=torch.from_numpy(self.truncated[envs, slots]),
             n_steps=torch.ones(len(envs), dtype=torch.uint8),  # one-step transitions only
         )
+
+
+def _can_take_over(array: np.ndarray) -> bool:
+    return array.flags.writeable and array.flags.c_contiguous
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:

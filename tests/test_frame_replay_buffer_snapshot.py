@@ -1,5 +1,7 @@
 """FrameReplayBuffer snapshots: a reloaded buffer holds, samples and grows exactly as the one saved."""
 
+import zipfile
+
 import lightning as L
 import numpy as np
 import pytest
@@ -8,6 +10,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from test_frame_replay_buffer import FRAME, STACK, FakeFrameStackEnv, fill
 
 import lit_rl
+from lit_rl import frame_replay_buffer
 from lit_rl.frame_replay_buffer import STORAGE, FrameReplayBuffer
 
 ARGS = dict(capacity=60, observation_shape=(STACK, *FRAME), num_envs=3)
@@ -63,10 +66,55 @@ def test_a_reloaded_buffer_rebuilds_the_same_transitions_and_grows_the_same(tmp_
     assert not env.done.all(), "some env must be mid-episode, so its next add continues the stored stack"
     restored, state = FrameReplayBuffer(**ARGS, seed=1), save_and_load(original, tmp_path / "replay.npz")
     restored.load_state_dict(state)
-    assert restored.frames is state["frames"], "np.load's arrays are taken over, not copied"
+    whole_ring = state["frames"].shape[1] == original.slots
+    assert whole_ring == (steps == 100)
+    assert (restored.frames is state["frames"]) == whole_ring, "np.load's whole rings are taken over, not copied"
     assert_same(original, restored)
     # Further adds continue episodes (the per-env last stack must be recognised) and start new ones.
     fill(Both(original, restored), env, 50, rng, log)
+    assert_same(original, restored)
+
+
+def test_a_snapshot_of_a_filling_ring_holds_only_its_filled_slots(tmp_path):
+    env, rng = FakeFrameStackEnv(num_envs=3, padding="zero"), np.random.default_rng(0)
+    original = FrameReplayBuffer(**dict(ARGS, capacity=300))
+    fill(original, env, 10, rng, [])
+    filled = original.written.max()
+    assert original.written.min() < filled < original.slots, "the envs must have written different numbers of slots"
+    state = original.state_dict()
+    for name in STORAGE:
+        assert state[name].shape[:2] == (3, filled), name
+    restored = FrameReplayBuffer(**dict(ARGS, capacity=300))
+    restored.load_state_dict(save_and_load(original, tmp_path / "replay.npz"))
+    assert_same(original, restored)
+    fill(Both(original, restored), env, 200, rng, [])  # the restored ring fills up and wraps like the original
+    assert_same(original, restored)
+
+
+def earlier_snapshot(buffer, path, global_step):
+    """The file ReplaySnapshot wrote before snapshots held only the filled slots: the whole ring, stored."""
+    whole_ring = {name: getattr(buffer, name) for name in (*STORAGE, "written")}
+    layout = dict(capacity=buffer.capacity, num_envs=buffer.num_envs, observation_shape=buffer.observation_shape)
+    arrays = whole_ring | {k: np.array(v, dtype=np.int64) for k, v in layout.items()}
+    with open(path, "wb") as file:
+        np.savez(file, global_step=np.int64(global_step), **arrays, size=np.array(buffer.size, dtype=np.int64))
+    with zipfile.ZipFile(path) as archive:
+        assert {info.compress_type for info in archive.infolist()} == {zipfile.ZIP_STORED}
+        assert archive.getinfo("frames.npy").file_size > buffer.frames.nbytes
+
+
+@pytest.mark.parametrize("steps", [5, 100])  # a ring still filling (zeros after its filled slots), a wrapped one
+def test_a_snapshot_written_by_earlier_lit_rl_still_loads(tmp_path, steps):
+    env, rng = FakeFrameStackEnv(num_envs=3, padding="zero"), np.random.default_rng(0)
+    original = FrameReplayBuffer(**ARGS, seed=0)
+    fill(original, env, steps, rng, [])
+    earlier_snapshot(original, tmp_path / "replay.npz", global_step=7)
+    restored = FrameReplayBuffer(**ARGS, seed=1)
+    with np.load(tmp_path / "replay.npz", allow_pickle=False) as snapshot:
+        assert snapshot["global_step"] == 7
+        restored.load_state_dict({k: snapshot[k] for k in snapshot.files if k != "global_step"})
+    assert_same(original, restored)
+    fill(Both(original, restored), env, 50, rng, [])
     assert_same(original, restored)
 
 
@@ -107,6 +155,22 @@ def test_a_snapshot_of_another_layout_is_refused_and_changes_nothing(tmp_path, o
     assert len(buffer) == 0 and all(getattr(buffer, name) is array for name, array in before.items())
 
 
+def test_a_snapshot_cut_before_its_ring_positions_or_too_big_for_the_ram_is_refused(monkeypatch):
+    env, rng = FakeFrameStackEnv(num_envs=3, padding="zero"), np.random.default_rng(0)
+    original = FrameReplayBuffer(**ARGS)
+    fill(original, env, 5, rng, [])
+    state = original.state_dict()
+    cut = state | {name: state[name][:, :-1] for name in STORAGE}
+    buffer = FrameReplayBuffer(**ARGS)
+    before = {name: getattr(buffer, name) for name in (*STORAGE, "written")}
+    with pytest.raises(ValueError, match=r"holds \d+ slots per env but its ring positions need \d+ \(of 24\)"):
+        buffer.load_state_dict(cut)
+    monkeypatch.setattr(frame_replay_buffer, "memory_available", lambda: 100)
+    with pytest.raises(ValueError, match=r"needs [\d,]+ bytes of RAM but only 100 are available"):
+        buffer.load_state_dict(state)
+    assert len(buffer) == 0 and all(getattr(buffer, name) is array for name, array in before.items())
+
+
 # ---------------------------------------------------------------- DQN on Pong, saved and resumed
 NUM_ENVS = 2
 SETTINGS = dict(
@@ -135,14 +199,21 @@ def fit_pong(tmp_path, max_steps, ckpt_path=None):
     return module, record
 
 
-def test_a_resumed_pong_run_restores_its_frame_buffer_instead_of_refilling_it(tmp_path, recwarn):
+@pytest.mark.parametrize("written_by", ["this version", "earlier lit_rl"])
+def test_a_resumed_pong_run_restores_its_frame_buffer_instead_of_refilling_it(tmp_path, recwarn, written_by):
     module, _ = fit_pong(tmp_path, max_steps=10)
     assert isinstance(module.replay_buffer, FrameReplayBuffer)
     checkpoint = torch.load(tmp_path / "last.ckpt", weights_only=False)
-    with np.load(tmp_path / "replay-step=10-rank=0.npz", allow_pickle=False) as snapshot:
+    path = tmp_path / "replay-step=10-rank=0.npz"
+    with np.load(path, allow_pickle=False) as snapshot:
         saved_size, saved_frames = int(snapshot["size"]), snapshot["frames"]
     assert saved_size == len(module.replay_buffer) > SETTINGS["batch_size"]
     assert module.replay_buffer.written.min() > module.replay_buffer.slots, "every env's ring must have wrapped"
+    np.testing.assert_array_equal(saved_frames, module.replay_buffer.frames)
+    # Pong frames compress well: the deflated snapshot is a fraction of the ring.
+    assert path.stat().st_size < module.replay_buffer.nbytes / 4
+    if written_by == "earlier lit_rl":
+        earlier_snapshot(module.replay_buffer, path, global_step=10)
     resumed, record = fit_pong(tmp_path / "resumed", max_steps=14, ckpt_path=tmp_path / "last.ckpt")
     assert not [w for w in recwarn if "could not be loaded" in str(w.message)]
     assert (record.size, record.env_steps) == (saved_size, checkpoint["lit_rl"]["env_steps"])
