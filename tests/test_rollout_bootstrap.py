@@ -14,12 +14,7 @@ import lit_rl
     [
         lit_rl.PPO,
         lit_rl.A2C,
-        pytest.param(
-            lit_rl.Reinforce,
-            marks=pytest.mark.xfail(
-                strict=True, reason="Reinforce.finish_rollout computes its bootstrap value outside forward_context"
-            ),
-        ),
+        lit_rl.Reinforce,
     ],
 )
 def test_bf16_bootstrap_value_equals_the_rollouts_value_of_the_same_observations_bit_for_bit(algorithm):
