@@ -58,10 +58,11 @@ def test_polyak_intervals_ended_in_one_batch_compound():
 
 
 def test_resumed_run_keeps_its_restored_target_network():
+    # on_train_start: Lightning restores global_step after on_fit_start (tests/test_exact_resume.py).
     holder = Holder()
-    TargetNetworkUpdate().on_fit_start(FakeTrainer(global_step=500), holder)
+    TargetNetworkUpdate().on_train_start(FakeTrainer(global_step=500), holder)
     assert torch.all(holder.target_network.weight == 3.0)
-    TargetNetworkUpdate().on_fit_start(FakeTrainer(global_step=0), holder)
+    TargetNetworkUpdate().on_train_start(FakeTrainer(global_step=0), holder)
     assert torch.all(holder.target_network.weight == 1.0)
 
 

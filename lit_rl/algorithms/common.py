@@ -89,6 +89,15 @@ def reject_trainer_gradient_clipping(module: L.LightningModule) -> None:
         )
 
 
+def optimizer_steps_allowed(module: L.LightningModule, wanted: int) -> int:
+    """``wanted``, or fewer so that this batch's optimizer steps end exactly at ``Trainer(max_steps)``.
+
+    Lightning checks ``max_steps`` between batches only, and one lit_rl batch takes several optimizer steps.
+    """
+    max_steps = module.trainer.max_steps
+    return wanted if max_steps is None or max_steps < 0 else max(1, min(wanted, max_steps - module.global_step))
+
+
 def clip_grad_norm(optimizer: torch.optim.Optimizer, max_norm: float) -> Tensor:
     """Scale the optimizer's gradients so that their global L2 norm is at most ``max_norm``; return that norm.
 

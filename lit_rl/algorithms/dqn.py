@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,6 +24,7 @@ from lit_rl.algorithms.common import (
     evaluate_and_log,
     forward_context,
     open_evaluation_env,
+    optimizer_steps_allowed,
     recorded_observation_space,
     reject_trainer_gradient_clipping,
 )
@@ -277,7 +279,8 @@ class DQN(L.LightningModule):
             # batch), so one forward pass values the next states of all the round's minibatches.
             next_q_targets = self.target_network(batch.next_obs).split(self.hparams.batch_size)
         losses, q_taken = [], []
-        for minibatch, next_q_target in zip(batch.split(gradient_steps), next_q_targets, strict=True):
+        steps = zip(batch.split(gradient_steps), next_q_targets, strict=True)
+        for minibatch, next_q_target in itertools.islice(steps, optimizer_steps_allowed(self, gradient_steps)):
             loss, minibatch_q_taken = self.td_loss(minibatch, next_q_target)
             optimizer.zero_grad(set_to_none=True)
             self.manual_backward(loss)
@@ -288,7 +291,7 @@ class DQN(L.LightningModule):
         if self.replay_dataset is not None:
             self.replay_dataset.mark_trained()
         advice = "Try a lower learning_rate or gradient clipping (--model.max_grad_norm)."
-        check_losses_finite(self, losses, self.global_step - gradient_steps, advice)
+        check_losses_finite(self, losses, self.global_step - len(losses), advice)
         loss = losses.mean()
         if self.trainer._logger_connector.should_update_logs:
             self.log("train/loss", loss)

@@ -6,6 +6,7 @@ hyperparameters in ``__init__`` and its loss in ``compute_loss``.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,6 +27,7 @@ from lit_rl.algorithms.common import (
     evaluate_and_log,
     forward_context,
     open_evaluation_env,
+    optimizer_steps_allowed,
     recorded_observation_space,
     reject_trainer_gradient_clipping,
 )
@@ -252,7 +254,8 @@ class OnPolicyModule(L.LightningModule):
                 group["lr"] = lr
         first_step = self.global_step
         losses, metrics = [], {}
-        for minibatch in self.minibatches(batch):
+        updates = self.update_epochs * self.num_minibatches
+        for minibatch in itertools.islice(self.minibatches(batch), optimizer_steps_allowed(self, updates)):
             loss, step_metrics = self.compute_loss(minibatch)
             opt.zero_grad(set_to_none=True)
             self.manual_backward(loss)
