@@ -12,6 +12,7 @@ from torch.distributions import Categorical, Distribution, Independent, Normal
 
 from lit_rl.checks import ConfigurationError
 from lit_rl.networks.float32_head import float32_head
+from lit_rl.networks.impala_cnn import ImpalaCNN
 from lit_rl.networks.nature_cnn import NatureCNN
 
 
@@ -39,7 +40,7 @@ class ActorCritic(nn.Module):
     """Policy and value function for Box observations and Discrete or Box actions.
 
     Vector observations get two separate tanh MLPs (actor and critic); uint8 ``[C, H, W]`` frames
-    get one shared Nature-CNN trunk with two linear heads. Discrete actions have a categorical
+    get one shared CNN trunk (Nature or IMPALA) with two linear heads. Discrete actions have a categorical
     policy; Box actions a diagonal Gaussian whose log-std is a learned, state-independent vector.
     Hidden layers are initialised orthogonally with gain sqrt(2), the policy head with 0.01 (a
     near-uniform first policy) and the value head with 1.
@@ -48,7 +49,7 @@ class ActorCritic(nn.Module):
         observation_space: the single-env observation space.
         action_space: the single-env action space (``Discrete`` or ``Box``).
         hidden_sizes: hidden widths of each MLP (ignored for frames).
-        network: ``auto`` (CNN for uint8 frames, else MLP), ``mlp`` or ``nature_cnn``.
+        network: ``auto`` (Nature CNN for uint8 frames, else MLP), ``mlp``, ``nature_cnn`` or ``impala_cnn``.
         log_std_init: initial log standard deviation of a Gaussian policy.
     """
 
@@ -75,9 +76,10 @@ class ActorCritic(nn.Module):
         if network == "auto":
             image = observation_space.dtype == np.uint8 and len(observation_space.shape) == 3
             network = "nature_cnn" if image else "mlp"
-        if network == "nature_cnn":
+        if network in ("nature_cnn", "impala_cnn"):
             channels, height, width = observation_space.shape
-            self.trunk = orthogonal_init(NatureCNN(channels, out, height, width))
+            cnn = NatureCNN if network == "nature_cnn" else ImpalaCNN
+            self.trunk = orthogonal_init(cnn(channels, out, height, width))
             self.actor_head = orthogonal_init(self.trunk.head, 0.01)  # the CNN's own head is the actor
             self.critic_head = orthogonal_init(nn.Linear(self.trunk.features_dim, 1), 1.0)
             self.actor_body = self.critic_body = None
@@ -90,7 +92,9 @@ class ActorCritic(nn.Module):
             self.actor_head = orthogonal_init(nn.Linear(width, out), 0.01)
             self.critic_head = orthogonal_init(nn.Linear(width, 1), 1.0)
         else:
-            raise ConfigurationError(f"network={network!r} is invalid: choose one of 'auto', 'mlp', 'nature_cnn'.")
+            raise ConfigurationError(
+                f"network={network!r} is invalid: choose one of 'auto', 'mlp', 'nature_cnn', 'impala_cnn'."
+            )
         self.log_std = nn.Parameter(torch.full((out,), float(log_std_init))) if self.continuous else None
 
     def forward(self, obs: Tensor) -> tuple[Distribution, Tensor]:

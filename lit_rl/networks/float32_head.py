@@ -14,5 +14,8 @@ def float32_head(layer: nn.Module, features: Tensor) -> Tensor:
     probability ratios and value targets. The head is a few thousand multiply-adds, against millions
     in the trunk that mixed precision speeds up.
     """
-    with torch.autocast(features.device.type, enabled=False):
+    device_type = features.device.type
+    if not torch.is_autocast_enabled(device_type):  # skips the context's ~3 us (a CartPole step is ~100 us)
+        return layer(features.float())
+    with torch.autocast(device_type, enabled=False):
         return layer(features.float())
