@@ -1,6 +1,7 @@
 """The run's seed, as set by ``seed_everything``, and the independent random streams derived from it.
 
-Each purpose (exploration, replay sampling, action sampling, minibatch shuffling, evaluation) and
+Each purpose (exploration, replay sampling, action sampling, minibatch shuffling, evaluation, noisy
+nets) and
 each process gets its own stream, derived with ``numpy.random.SeedSequence``: streams seeded with
 ``seed``, ``seed + 1``, ... from one generator family can be correlated, and two ranks seeded
 alike draw identical noise.
@@ -13,7 +14,7 @@ import os
 import numpy as np
 import torch
 
-STREAMS = ("action", "replay", "policy_sampling", "shuffle", "evaluation")
+STREAMS = ("action", "replay", "policy_sampling", "shuffle", "evaluation", "noise")
 
 
 def run_seed() -> int:

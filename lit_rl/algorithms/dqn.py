@@ -1,4 +1,5 @@
-"""Deep Q-Network (Mnih et al. 2013, 2015) with the Double DQN target (van Hasselt et al. 2016)."""
+"""Deep Q-Network (Mnih et al. 2013, 2015) and its Rainbow family (Hessel et al. 2018): Double DQN
+targets, n-step returns, dueling and noisy networks, distributional C51 / QR-DQN, prioritized replay."""
 
 from __future__ import annotations
 
@@ -35,17 +36,30 @@ from lit_rl.callbacks.replay_collector import ReplayCollector
 from lit_rl.callbacks.replay_snapshot import ReplaySnapshot
 from lit_rl.callbacks.target_network_update import TargetNetworkUpdate
 from lit_rl.checks import ConfigurationError, check_choice, check_positive, check_unit_interval
+from lit_rl.distributional import (
+    categorical_cross_entropy,
+    categorical_next_probs,
+    categorical_projection,
+    categorical_q_values,
+    categorical_support,
+    gather_actions,
+    quantile_huber_loss,
+    quantile_next_quantiles,
+    quantile_q_values,
+    quantile_targets,
+)
 from lit_rl.envs import check_env_id
 from lit_rl.frame_replay_buffer import make_replay_buffer
 from lit_rl.n_step_replay import NStepReplayBuffer
-from lit_rl.networks import NETWORKS, build_network
+from lit_rl.networks import NETWORKS, build_network, noise_disabled, reset_noise
 from lit_rl.replay_buffer import ReplayBatch, ReplayBuffer
 from lit_rl.replay_dataset import ReplayDataset
 from lit_rl.schedules import linear_schedule
-from lit_rl.seeding import numpy_stream, stream_seed_sequence
+from lit_rl.seeding import numpy_stream, stream_seed_sequence, torch_stream
 from lit_rl.td_targets import td_targets
 
 LOSSES = {"huber": F.smooth_l1_loss, "mse": F.mse_loss}
+DISTRIBUTIONAL = ("none", "c51", "qr")
 
 
 class DQN(L.LightningModule):
@@ -75,14 +89,26 @@ class DQN(L.LightningModule):
         max_grad_norm: clip the gradients' global norm to this value before each step (``None``: no clipping).
         target_update_interval: gradient steps between target-network updates.
         tau: target update factor: 1 copies the weights, less than 1 is Polyak averaging.
-        start_e: initial epsilon of the epsilon-greedy policy.
-        end_e: final epsilon.
+        start_e: initial epsilon of the epsilon-greedy policy (``None``: 1, or 0 with noisy nets).
+        end_e: final epsilon (``None``: 0.05, or 0 with noisy nets).
         exploration_fraction: fraction of ``total_env_steps`` over which epsilon decays.
         exploration_schedule: ``linear`` or ``exponential`` decay of epsilon.
         double_dqn: pick the next action with the online network, value it with the target network.
         n_step: rewards summed per TD target (multi-step returns, as in Rainbow); 1 is plain DQN.
-        loss: ``huber`` (smooth L1, as the Nature DQN's clipped error) or ``mse``.
-        network: ``auto`` (Nature CNN for image observations, MLP otherwise), ``mlp`` or ``nature_cnn``.
+        loss: ``huber`` (smooth L1, as the Nature DQN's clipped error) or ``mse``; the TD loss of
+            ``distributional="none"`` (C51 uses cross-entropy, QR-DQN the quantile Huber loss).
+        dueling: value and advantage streams, ``Q = V + A - mean A`` (Wang et al. 2016).
+        noisy_nets: factorised Gaussian noisy layers (Fortunato et al. 2018), resampled before every
+            gradient step (the last draw of a round acts); evaluation uses the mean weights.
+            ``start_e``/``end_e`` default to 0 with noisy nets: the noise explores.
+        distributional: ``none`` (expected Q-values), ``c51`` (Bellemare et al. 2017: ``num_atoms``
+            probabilities on ``[v_min, v_max]``) or ``qr`` (QR-DQN, Dabney et al. 2018: ``num_quantiles``).
+        num_atoms: C51's atoms.
+        v_min: C51's lowest return.
+        v_max: C51's highest return.
+        num_quantiles: QR-DQN's quantiles.
+        network: ``auto`` (Nature CNN for image observations, MLP otherwise), ``mlp``, ``nature_cnn`` or
+            ``impala_cnn`` (Espeholt et al. 2018).
         hidden_sizes: hidden layer widths of the MLP.
         eval_episodes: greedy episodes played at each evaluation.
         eval_interval: env steps between evaluations (one training epoch).
@@ -109,13 +135,20 @@ class DQN(L.LightningModule):
         max_grad_norm: float | None = None,
         target_update_interval: int = 1000,
         tau: float = 1.0,
-        start_e: float = 1.0,
-        end_e: float = 0.05,
+        start_e: float | None = None,
+        end_e: float | None = None,
         exploration_fraction: float = 0.1,
         exploration_schedule: str = "linear",
         double_dqn: bool = True,
         n_step: int = 1,
         loss: str = "huber",
+        dueling: bool = False,
+        noisy_nets: bool = False,
+        distributional: str = "none",
+        num_atoms: int = 51,
+        v_min: float = -10.0,
+        v_max: float = 10.0,
+        num_quantiles: int = 200,
         network: str = "auto",
         hidden_sizes: Sequence[int] = (256, 256),
         eval_episodes: int = 20,
@@ -139,6 +172,11 @@ class DQN(L.LightningModule):
         if anneal_lr and total_env_steps is None:
             raise ConfigurationError("anneal_lr=True needs total_env_steps: the learning rate decays to 0 over it.")
         check_choice("loss", loss, LOSSES)
+        check_choice("distributional", distributional, DISTRIBUTIONAL)
+        if distributional == "c51" and num_atoms < 2:
+            raise ConfigurationError(f"num_atoms={num_atoms!r} is invalid: C51 needs at least 2 atoms.")
+        if distributional == "qr" and num_quantiles < 2:
+            raise ConfigurationError(f"num_quantiles={num_quantiles!r} is invalid: QR-DQN needs at least 2.")
         if not 1 <= n_step <= 255:  # stored as uint8 per transition
             raise ConfigurationError(f"n_step={n_step!r} is invalid: it must lie in [1, 255].")
         check_choice("network", network, NETWORKS)
@@ -150,6 +188,13 @@ class DQN(L.LightningModule):
             check_positive("max_grad_norm", max_grad_norm)
         self.save_hyperparameters(ignore=["optimizer"])
         self.automatic_optimization = False  # gradient_steps optimizer steps per Lightning batch
+        if start_e is None:
+            start_e = 0.0 if noisy_nets else 1.0
+        if end_e is None:
+            end_e = 0.0 if noisy_nets else 0.05
+        # C51's fixed support: not a parameter, but moved with the module (categorical_support checks it).
+        support = categorical_support(num_atoms, v_min, v_max) if distributional == "c51" else torch.zeros(0)
+        self.register_buffer("support", support, persistent=False)
         self.optimizer_factory = optimizer
         # Built here so that bad values stop the run before any env exists; see configure_callbacks.
         self.default_callbacks = [
@@ -174,12 +219,16 @@ class DQN(L.LightningModule):
         self.eval_rng = numpy_stream("evaluation")
         self.replay_dataset: ReplayDataset | None = None
         self.resume_batch: ReplayBatch | None = None  # a checkpoint's unused batch, served first
+        self.noise_generator = torch_stream("noise")  # noisy nets' draws, re-seeded per rank in setup()
 
     # ----------------------------------------------------------------- construction
     def build_networks(self, observation_space: spaces.Box, num_actions: int) -> None:
         self.observation_space, self.num_actions = observation_space, num_actions
+        hp = self.hparams
+        outputs_per_action = {"none": 1, "c51": hp.num_atoms, "qr": hp.num_quantiles}[hp.distributional]
         self.q_network = build_network(
-            observation_space, num_actions, self.hparams.network, self.hparams.hidden_sizes
+            observation_space, num_actions, hp.network, hp.hidden_sizes,
+            dueling=hp.dueling, noisy_nets=hp.noisy_nets, num_outputs_per_action=outputs_per_action,
         )
         self.target_network = copy.deepcopy(self.q_network).requires_grad_(False)
 
@@ -196,6 +245,7 @@ class DQN(L.LightningModule):
             self.build_networks(observation_space, int(action_space.n))
         self.action_rng = numpy_stream("action", rank)
         self.eval_rng = numpy_stream("evaluation")
+        self.noise_generator = torch_stream("noise", rank)
         if stage == "fit":
             # Frame stacks get the memory-lean FrameReplayBuffer; both kinds check the free RAM first.
             processes_here = self.trainer.num_devices if self._trainer is not None else 1
@@ -233,14 +283,25 @@ class DQN(L.LightningModule):
         if explore.all():  # no forward pass when every env explores (the warm-up, early training)
             return rng.integers(self.num_actions, size=n)
         with forward_context(self):  # bf16-mixed acts as fast as it trains; the Q-value head stays float32
-            actions = self.q_network(torch.as_tensor(obs, device=self.device)).argmax(dim=1).cpu().numpy()
+            outputs = self.q_network(torch.as_tensor(obs, device=self.device))
+        actions = self.q_values(outputs).argmax(dim=1).cpu().numpy()
         if explore.any():
             actions = np.where(explore, rng.integers(self.num_actions, size=n), actions)
         return actions
 
     def evaluation_actions(self, obs: np.ndarray) -> np.ndarray:
-        """The evaluation policy: greedy, or epsilon-greedy with ``eval_epsilon``."""
-        return self.act(obs, self.hparams.eval_epsilon, self.eval_rng)
+        """The evaluation policy: greedy, or epsilon-greedy with ``eval_epsilon``; noisy layers use their means."""
+        with noise_disabled(self.q_network):
+            return self.act(obs, self.hparams.eval_epsilon, self.eval_rng)
+
+    def q_values(self, outputs: Tensor) -> Tensor:
+        """``[B, A]`` expected returns from the network's outputs (Q-values, C51 logits or quantiles)."""
+        kind = self.hparams.distributional
+        if kind == "c51":
+            return categorical_q_values(outputs.float().softmax(-1), self.support)
+        if kind == "qr":
+            return quantile_q_values(outputs.float())
+        return outputs
 
     # ----------------------------------------------------------------- learning
     def train_dataloader(self) -> DataLoader:
@@ -260,28 +321,57 @@ class DQN(L.LightningModule):
             for group in self.optimizers(use_pl_optimizer=False).param_groups:
                 group["lr"] = lr
 
-    def td_loss(self, batch: ReplayBatch, next_q_target: Tensor) -> tuple[Tensor, Tensor]:
-        """The TD loss of one minibatch given its target-network values of ``s'``, and the Q-values taken."""
-        q_values = self.q_network(batch.obs)
-        q_taken = q_values.gather(1, batch.actions.long().unsqueeze(1)).squeeze(1).float()
+    def td_loss(self, batch: ReplayBatch, next_target: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """One minibatch's per-transition losses and priorities, and its Q-values taken.
+
+        ``next_target`` is the target network's output for ``batch.next_obs``. The priorities are what
+        prioritized replay ranks by: the absolute TD error, or the distributional loss.
+        """
+        hp = self.hparams
+        outputs = self.q_network(batch.obs)
         with torch.no_grad():
-            next_q_online = self.q_network(batch.next_obs) if self.hparams.double_dqn else None
-            targets = td_targets(
-                batch.rewards, batch.terminated, next_q_target, self.hparams.gamma, next_q_online, batch.n_steps
-            )
-        return LOSSES[self.hparams.loss](q_taken, targets), q_taken
+            next_online = self.q_network(batch.next_obs).float() if hp.double_dqn else None
+        actions = batch.actions.long()
+        if hp.distributional == "c51":
+            log_probs = gather_actions(outputs.float().log_softmax(-1), actions)
+            with torch.no_grad():
+                online_probs = None if next_online is None else next_online.softmax(-1)
+                next_probs = categorical_next_probs(next_target.float().softmax(-1), self.support, online_probs)
+                target = categorical_projection(
+                    next_probs, batch.rewards, batch.terminated, hp.gamma, batch.n_steps, self.support
+                )
+            losses = categorical_cross_entropy(log_probs, target)
+            return losses, losses.detach(), categorical_q_values(log_probs.detach().exp(), self.support)
+        if hp.distributional == "qr":
+            quantiles = gather_actions(outputs.float(), actions)
+            with torch.no_grad():
+                next_quantiles = quantile_next_quantiles(next_target.float(), next_online)
+                target = quantile_targets(next_quantiles, batch.rewards, batch.terminated, hp.gamma, batch.n_steps)
+            losses = quantile_huber_loss(quantiles, target)
+            return losses, losses.detach(), quantile_q_values(quantiles.detach())
+        q_taken = outputs.gather(1, actions.unsqueeze(1)).squeeze(1).float()
+        with torch.no_grad():
+            targets = td_targets(batch.rewards, batch.terminated, next_target, hp.gamma, next_online, batch.n_steps)
+        losses = LOSSES[hp.loss](q_taken, targets, reduction="none")
+        return losses, (q_taken.detach() - targets).abs(), q_taken.detach()
 
     def training_step(self, batch: ReplayBatch, batch_idx: int) -> Tensor:
         optimizer = self.optimizers()
         gradient_steps = self.hparams.gradient_steps
+        noisy = self.hparams.noisy_nets
         with torch.no_grad():
+            if noisy:
+                reset_noise(self.target_network, self.noise_generator)
             # The target network only changes between rounds (TargetNetworkUpdate runs after the
             # batch), so one forward pass values the next states of all the round's minibatches.
-            next_q_targets = self.target_network(batch.next_obs).split(self.hparams.batch_size)
+            next_targets = self.target_network(batch.next_obs).split(self.hparams.batch_size)
         losses, q_taken = [], []
-        steps = zip(batch.split(gradient_steps), next_q_targets, strict=True)
-        for minibatch, next_q_target in itertools.islice(steps, optimizer_steps_allowed(self, gradient_steps)):
-            loss, minibatch_q_taken = self.td_loss(minibatch, next_q_target)
+        steps = zip(batch.split(gradient_steps), next_targets, strict=True)
+        for minibatch, next_target in itertools.islice(steps, optimizer_steps_allowed(self, gradient_steps)):
+            if noisy:
+                reset_noise(self.q_network, self.noise_generator)
+            minibatch_losses, priorities, minibatch_q_taken = self.td_loss(minibatch, next_target)
+            loss = self.weighted_mean(minibatch, minibatch_losses, priorities)
             optimizer.zero_grad(set_to_none=True)
             self.manual_backward(loss)
             optimizer.step()  # clips in on_before_optimizer_step; counts trainer.global_step
@@ -297,6 +387,10 @@ class DQN(L.LightningModule):
             self.log("train/loss", loss)
             self.log("train/q_values", torch.cat(q_taken).mean())
         return loss  # the round's mean loss, detached: the gradient steps are taken
+
+    def weighted_mean(self, batch: ReplayBatch, losses: Tensor, priorities: Tensor) -> Tensor:
+        """The minibatch's loss: the mean of its per-transition losses."""
+        return losses.mean()
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         # Lightning calls this after unscaling mixed-precision gradients, so the norm is the true one.
@@ -330,6 +424,7 @@ class DQN(L.LightningModule):
             # Random streams, so that a resumed run explores and samples as if it had never stopped.
             "action_rng": self.action_rng.bit_generator.state,
             "eval_rng": self.eval_rng.bit_generator.state,
+            "noise_generator": self.noise_generator.get_state(),
             "replay_rng": None if self.replay_buffer is None else self.replay_buffer.rng.bit_generator.state,
             # Lightning draws each batch one round ahead: the resumed run trains on it first.
             "unused_batch": None if unused is None else {k: v for k, v in unused._asdict().items() if v is not None},
@@ -345,6 +440,7 @@ class DQN(L.LightningModule):
             # The checkpoint holds rank 0's streams; every rank continues with its own, seeded apart.
             rank = self.trainer.global_rank
             self.action_rng = numpy_stream("action", rank, self.env_steps)
+            self.noise_generator = torch_stream("noise", rank, self.env_steps)
             if self.replay_buffer is not None:
                 fresh = numpy_stream("replay", rank, self.env_steps)
                 self.replay_buffer.rng.bit_generator.state = fresh.bit_generator.state
@@ -352,6 +448,7 @@ class DQN(L.LightningModule):
         self.action_rng.bit_generator.state = state["action_rng"]
         if "eval_rng" in state:
             self.eval_rng.bit_generator.state = state["eval_rng"]
+            self.noise_generator.set_state(state["noise_generator"])
         if self.replay_buffer is not None and state["replay_rng"] is not None:
             self.replay_buffer.rng.bit_generator.state = state["replay_rng"]
         if self._trainer is not None and state.get("unused_batch") is not None:
