@@ -14,7 +14,8 @@ from lit_rl.sum_tree import SumTree
 
 
 class IndexedStorage(Protocol):
-    """What a buffer offers ``PrioritizedReplayBuffer``: ``ReplayBuffer``, ``NStepReplayBuffer``, ``FrameReplayBuffer``."""
+    """What ``PrioritizedReplayBuffer`` needs of a buffer: ``ReplayBuffer``, ``NStepReplayBuffer`` and
+    ``FrameReplayBuffer`` offer it."""
 
     rng: np.random.Generator
     capacity: int
@@ -111,7 +112,8 @@ class PrioritizedReplayBuffer:
         segments = self.rng.permutation(batch_size) + self.rng.random(batch_size)  # one draw per segment
         indices = self.tree.find(segments * (total / batch_size))
         weights = importance_weights(self.tree.get(indices) / total, len(self.buffer), self.beta)
-        return self.buffer.gather(indices)._replace(weights=torch.from_numpy(weights), indices=torch.from_numpy(indices))
+        batch = self.buffer.gather(indices)
+        return batch._replace(weights=torch.from_numpy(weights), indices=torch.from_numpy(indices))
 
     def update_priorities(self, indices: Tensor | np.ndarray, td_errors: Tensor | np.ndarray) -> None:
         """Set the priorities of transitions just trained on to ``(|td_errors| + eps) ** alpha``.

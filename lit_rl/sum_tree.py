@@ -67,9 +67,7 @@ class SumTree:
             return
         priorities = np.broadcast_to(np.asarray(priorities, dtype=np.float64), indices.shape)
         if indices.min() < 0 or indices.max() >= self.capacity:
-            raise IndexError(
-                f"SumTree indices must lie in [0, {self.capacity}); got {indices.min()}..{indices.max()}"
-            )
+            raise IndexError(f"SumTree indices must lie in [0, {self.capacity}); got {indices.min()}..{indices.max()}")
         bad = ~np.isfinite(priorities) | (priorities < 0)
         if bad.any():
             raise ValueError(f"SumTree priorities must be finite and >= 0; got {priorities[bad][:3].tolist()}")
