@@ -76,10 +76,12 @@ class SumTree:
         nodes = self.nodes
         leaves += self.first_leaf
         nodes[leaves] = priorities[::-1][last]
-        for _ in range(self.depth):  # one level up per pass, the whole batch at once (parents are sorted)
-            leaves >>= 1
-            left = leaves << 1
-            nodes[leaves] = nodes[left] + nodes[left + 1]
+        # The ancestors of every leaf, one row per level from the parents up to the root, computed at once.
+        ancestors = leaves >> np.arange(1, self.depth + 1)[:, None]
+        left = ancestors << 1
+        right = left + 1
+        for level in range(self.depth):  # bottom-up: each level's sums read the level below, just written
+            nodes[ancestors[level]] = nodes[left[level]] + nodes[right[level]]
 
     def rebuild(self, priorities: np.ndarray) -> None:
         """Set all ``capacity`` leaves at once and recompute every sum, level by level (``O(N)``)."""
@@ -102,13 +104,27 @@ class SumTree:
         A leaf of priority 0 is never returned, even for a target rounded onto a boundary or ``u >= total``:
         the walk only enters subtrees whose sum is positive. The tree must not be empty (``total > 0``).
         """
-        targets = np.array(targets, dtype=np.float64)  # a copy: the walk subtracts from it
+        targets = np.asarray(targets, dtype=np.float64)
+        leaves = self._walk(targets, guarded=False)
+        # Rounding can lead a target just past the end of a subtree whose right part is all zeros: the
+        # fast walk then ends on a leaf of priority 0. Only those targets walk again, entering positive
+        # subtrees only, which is where the fast walk goes whenever it does not end on a zero.
+        missed = self.nodes[leaves + self.first_leaf] == 0
+        if missed.any():
+            leaves[missed] = self._walk(targets[missed], guarded=True)
+        return leaves
+
+    def _walk(self, targets: np.ndarray, guarded: bool) -> np.ndarray:
+        """Descend from the root: left while the target is below the left subtree's sum, else right."""
+        targets = targets.copy()  # the walk subtracts from it
         nodes = np.ones(len(targets), dtype=np.int64)
         tree = self.nodes
         for _ in range(self.depth):
-            left = nodes << 1
-            left_sum = tree[left]
-            go_right = (targets >= left_sum) & (tree[left + 1] > 0)
+            nodes <<= 1  # the left child
+            left_sum = tree[nodes]
+            go_right = targets >= left_sum
+            if guarded:
+                go_right &= tree[nodes + 1] > 0
             targets -= left_sum * go_right
-            nodes = left + go_right
+            nodes += go_right
         return nodes - self.first_leaf
