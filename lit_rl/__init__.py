@@ -13,10 +13,12 @@ from lit_rl.callbacks import (
 from lit_rl.cpu import cpu_precision
 from lit_rl.frame_replay_buffer import FrameReplayBuffer
 from lit_rl.n_step_replay import NStepReplayBuffer
+from lit_rl.prioritized_replay import PrioritizedReplayBuffer
 from lit_rl.replay_buffer import ReplayBatch, ReplayBuffer
 from lit_rl.replay_dataset import ReplayDataset
 from lit_rl.rollout_buffer import RolloutBatch, RolloutBuffer
 from lit_rl.rollout_dataset import RolloutDataset
+from lit_rl.sum_tree import SumTree
 
 __all__ = [
     "A2C",
@@ -27,6 +29,7 @@ __all__ = [
     "FrameReplayBuffer",
     "NStepReplayBuffer",
     "PPO",
+    "PrioritizedReplayBuffer",
     "Reinforce",
     "ReplayBatch",
     "ReplayBuffer",
@@ -37,6 +40,7 @@ __all__ = [
     "RolloutBuffer",
     "RolloutCollector",
     "RolloutDataset",
+    "SumTree",
     "TargetNetworkUpdate",
     "cpu_precision",
 ]

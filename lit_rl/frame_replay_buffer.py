@@ -176,10 +176,12 @@ class FrameReplayBuffer:
         terminated: np.ndarray,
         truncated: np.ndarray,
         valid: np.ndarray | None = None,
-    ) -> None:
+    ) -> np.ndarray:
         """Store one vector-env step: row ``i`` of every array belongs to sub-environment ``i``.
 
-        ``valid[i] = False`` drops row ``i`` (an autoreset step, not a transition).
+        ``valid[i] = False`` drops row ``i`` (an autoreset step, not a transition). Returns the indices
+        (see ``num_indices``) of the slots whose transition changed: those written, and those that stopped
+        being sampleable because a frame of their stack was overwritten (for ``PrioritizedReplayBuffer``).
         """
         if len(obs) != self.num_envs:
             raise ValueError(
@@ -188,7 +190,7 @@ class FrameReplayBuffer:
             )
         envs = np.arange(self.num_envs) if valid is None else np.flatnonzero(valid)
         if len(envs) == 0:
-            return
+            return np.zeros(0, dtype=np.int64)
         obs, next_obs = obs[envs], next_obs[envs]
         # Only frame stacks can share frames: next_obs must be obs shifted by one frame.
         if not np.array_equal(next_obs[:, :-1], obs[:, 1:]):
@@ -197,12 +199,15 @@ class FrameReplayBuffer:
                 "these are not; use lit_rl.ReplayBuffer for observations that are not frame stacks."
             )
         # A stack that is not the one this env stored last (a new episode) is written in full first.
-        for row in np.flatnonzero(~self._is_last_stack(envs, obs)):
-            for frame in obs[row]:
-                self._write(envs[row : row + 1], frame[None], has_transition=False)
-        self._write(
+        changed = [
+            self._write(envs[row : row + 1], frame[None], has_transition=False)
+            for row in np.flatnonzero(~self._is_last_stack(envs, obs))
+            for frame in obs[row]
+        ]
+        changed.append(self._write(
             envs, next_obs[:, -1], True, actions[envs], rewards[envs], terminated[envs], truncated[envs]
-        )
+        ))  # fmt: skip
+        return changed[0] if len(changed) == 1 else np.concatenate(changed)
 
     def sample(self, batch_size: int) -> ReplayBatch:
         """Draw ``batch_size`` stored transitions uniformly, with replacement."""
@@ -232,8 +237,11 @@ class FrameReplayBuffer:
         rewards: np.ndarray | None = None,
         terminated: np.ndarray | None = None,
         truncated: np.ndarray | None = None,
-    ) -> None:
-        """Write the next slot of each of ``envs`` (distinct); ``size`` stays the sampleable count."""
+    ) -> np.ndarray:
+        """Write the next slot of each of ``envs`` (distinct); ``size`` stays the sampleable count.
+
+        Returns the indices of the slots written and of those whose transition stopped being sampleable.
+        """
         counters = self.written[envs]
         # A transition in slot c needs slots c - stack .. c, so slot c - slots + stack stops being sampleable.
         leaving = counters - self.slots + self.stack
@@ -249,6 +257,28 @@ class FrameReplayBuffer:
             self.truncated[envs, slots] = truncated
             self.size += len(envs)
         self.written[envs] += 1
+        return np.concatenate([envs * self.slots + slots, envs[old] * self.slots + leaving[old] % self.slots])
+
+    @property
+    def num_indices(self) -> int:
+        """Slots of all rings: slot ``s`` of env ``e`` is index ``e * slots + s``, in ``[0, num_indices)``."""
+        return self.num_envs * self.slots
+
+    def is_sampleable(self, indices: np.ndarray) -> np.ndarray:
+        """Whether each slot holds a transition whose whole stack is still stored.
+
+        Not sampleable: slots never written, frames of an episode's first stack, and the ``stack`` oldest
+        slots of a full ring, whose transitions lost the first frame of their ``obs``.
+        """
+        envs, slots = np.divmod(np.asarray(indices, dtype=np.int64), self.slots)
+        written = self.written[envs]
+        counters = written - 1 - (written - 1 - slots) % self.slots  # the newest write of each slot (< 0: none)
+        return self.has_transition[envs, slots] & (counters >= 0) & (counters >= written - self.slots + self.stack)
+
+    def gather(self, indices: np.ndarray) -> ReplayBatch:
+        """The transitions in slots ``indices`` (see ``num_indices``), rebuilt into a batch."""
+        envs, slots = np.divmod(np.asarray(indices, dtype=np.int64), self.slots)
+        return self._gather(envs, slots)  # _gather only needs each counter modulo slots
 
     def _draw_slots(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """``n`` slot counters drawn uniformly among those whose whole stack is still stored."""

@@ -40,11 +40,11 @@ class NStepReplayBuffer:
         self.pending = np.zeros(num_envs, dtype=np.int64)
         self.no_ends = np.zeros(num_envs, dtype=bool)  # terminated = truncated = False for every env
 
-    def add(self, obs, actions, rewards, next_obs, terminated, truncated, valid=None) -> None:
+    def add(self, obs, actions, rewards, next_obs, terminated, truncated, valid=None) -> np.ndarray:
+        """Take one vector-env step; store the n-step transitions it completes. Returns the buffer rows written."""
         all_valid = valid is None or valid.all()
         if all_valid and self.pending.min() == self.n_step - 1 and not (terminated | truncated).any():
-            self._add_to_full_windows(obs, actions, rewards, next_obs)
-            return
+            return self._add_to_full_windows(obs, actions, rewards, next_obs)
         envs = np.arange(len(self.pending)) if all_valid else np.flatnonzero(valid)
         slots = self.pending[envs]
         self.obs[envs, slots] = obs[envs]
@@ -70,20 +70,32 @@ class NStepReplayBuffer:
                 k - np.arange(k),
             ))  # fmt: skip
             self.pending[i] = 0
-        if columns:
-            merged = columns[0] if len(columns) == 1 else [np.concatenate(c) for c in zip(*columns, strict=True)]
-            self.buffer.add(*merged[:6], n_steps=merged[6])
+        if not columns:
+            return np.zeros(0, dtype=np.int64)
+        merged = columns[0] if len(columns) == 1 else [np.concatenate(c) for c in zip(*columns, strict=True)]
+        return self.buffer.add(*merged[:6], n_steps=merged[6])
 
-    def _add_to_full_windows(self, obs, actions, rewards, next_obs) -> None:
+    def _add_to_full_windows(self, obs, actions, rewards, next_obs) -> np.ndarray:
         """The steady state, in slices: every window gets its n-th step and stores its oldest transition."""
         self.obs[:, -1], self.actions[:, -1], self.rewards[:, -1] = obs, actions, rewards
         returns, flags = self.rewards @ self.returns_from[0], self.no_ends
-        self.buffer.add(self.obs[:, 0], self.actions[:, 0], returns, next_obs, flags, flags, n_steps=self.n_step)
+        rows = self.buffer.add(self.obs[:, 0], self.actions[:, 0], returns, next_obs, flags, flags, n_steps=self.n_step)
         for window in (self.obs, self.actions, self.rewards):
             window[:, :-1] = window[:, 1:]
+        return rows
 
     def sample(self, batch_size: int) -> ReplayBatch:
         return self.buffer.sample(batch_size)
+
+    @property
+    def num_indices(self) -> int:
+        return self.buffer.num_indices
+
+    def is_sampleable(self, indices: np.ndarray) -> np.ndarray:
+        return self.buffer.is_sampleable(indices)
+
+    def gather(self, indices: np.ndarray) -> ReplayBatch:
+        return self.buffer.gather(indices)
 
     def __len__(self) -> int:
         return len(self.buffer)

@@ -25,6 +25,10 @@ class ReplayBatch(NamedTuple):
     terminated: Tensor
     truncated: Tensor
     n_steps: Tensor | None = None
+    # Prioritized replay only (``PrioritizedReplayBuffer``): each row's importance-sampling weight, the
+    # largest in the batch 1, and its index in the buffer, for ``update_priorities`` after the gradient step.
+    weights: Tensor | None = None
+    indices: Tensor | None = None
 
     def to(self, device: torch.device | str) -> ReplayBatch:
         """The batch on ``device``. Lightning moves batches with an object's own ``to``, one call per batch."""
@@ -33,12 +37,19 @@ class ReplayBatch(NamedTuple):
         return ReplayBatch(*(None if field is None else field.to(device, non_blocking=non_blocking) for field in self))
 
     def split(self, count: int) -> list[ReplayBatch]:
-        """``count`` minibatches of equal size, the rows in order (views, no copies)."""
+        """``count`` minibatches of equal size, the rows in order (views, no copies).
+
+        Importance weights are normalised again within each minibatch (its largest weight is 1), as if
+        each minibatch had been sampled alone: one gradient step's weights never depend on the others'.
+        """
         if count == 1:
             return [self]
         size = len(self.obs) // count
         columns = [[None] * count if field is None else field.split(size) for field in self]
-        return [ReplayBatch(*row) for row in zip(*columns, strict=True)]
+        minibatches = [ReplayBatch(*row) for row in zip(*columns, strict=True)]
+        if self.weights is None:
+            return minibatches
+        return [minibatch._replace(weights=minibatch.weights / minibatch.weights.max()) for minibatch in minibatches]
 
 
 class ReplayBuffer:
@@ -56,7 +67,8 @@ class ReplayBuffer:
     >>> buffer = ReplayBuffer(capacity=3, observation_shape=(2,), observation_dtype=np.uint8, seed=0)
     >>> obs = np.array([[1, 1], [2, 2]], dtype=np.uint8)
     >>> buffer.add(obs, np.array([0, 1]), np.array([1.0, 0.0]), obs + 1,
-    ...            terminated=np.array([False, True]), truncated=np.array([False, False]))
+    ...            terminated=np.array([False, True]), truncated=np.array([False, False]))  # the rows written
+    array([0, 1])
     >>> len(buffer), buffer.sample(4).obs.dtype
     (2, torch.uint8)
     """
@@ -136,11 +148,12 @@ class ReplayBuffer:
         truncated: np.ndarray,
         valid: np.ndarray | None = None,
         n_steps: np.ndarray | int = 1,
-    ) -> None:
+    ) -> np.ndarray:
         """Store one vector-env step: row ``i`` of every array belongs to sub-environment ``i``.
 
         ``valid[i] = False`` drops row ``i`` (an autoreset step, not a transition). ``n_steps`` is
-        set by ``NStepReplayBuffer``, which stores multi-step transitions.
+        set by ``NStepReplayBuffer``, which stores multi-step transitions. Returns the buffer rows
+        written (their indices, for ``PrioritizedReplayBuffer``).
         """
         n_steps = np.broadcast_to(np.asarray(n_steps, dtype=np.uint8), len(obs))
         if valid is not None and not valid.all():
@@ -148,9 +161,10 @@ class ReplayBuffer:
             terminated, truncated, n_steps = terminated[valid], truncated[valid], n_steps[valid]
         n = len(obs)
         if n == 0:
-            return
+            return np.zeros(0, dtype=np.int64)
         end = self.position + n
-        rows = slice(self.position, end) if end <= self.capacity else np.arange(self.position, end) % self.capacity
+        written = np.arange(self.position, end) % self.capacity
+        rows = slice(self.position, end) if end <= self.capacity else written
         self.obs[rows] = obs
         self.actions[rows] = actions
         self.rewards[rows] = rewards
@@ -160,6 +174,7 @@ class ReplayBuffer:
         self.n_steps[rows] = n_steps
         self.position = (self.position + n) % self.capacity
         self.size = min(self.size + n, self.capacity)
+        return written
 
     def sample(self, batch_size: int) -> ReplayBatch:
         """Draw ``batch_size`` stored transitions uniformly, with replacement."""
@@ -167,6 +182,19 @@ class ReplayBuffer:
             raise RuntimeError("Cannot sample from an empty ReplayBuffer: add transitions first.")
         rows = self.rng.integers(0, self.size, size=batch_size)
         return self._gather(rows)
+
+    @property
+    def num_indices(self) -> int:
+        """Rows of the ring: ``add`` returns, ``is_sampleable`` and ``gather`` take indices in ``[0, num_indices)``."""
+        return self.capacity
+
+    def is_sampleable(self, indices: np.ndarray) -> np.ndarray:
+        """Whether each row holds a transition (the ring fills from row 0)."""
+        return np.asarray(indices) < self.size
+
+    def gather(self, indices: np.ndarray) -> ReplayBatch:
+        """The transitions in rows ``indices``, copied into a batch."""
+        return self._gather(np.asarray(indices))
 
     def _gather(self, rows: np.ndarray) -> ReplayBatch:
         # Fancy indexing copies, so the batch stays valid while the ring keeps being written.
