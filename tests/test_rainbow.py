@@ -19,7 +19,12 @@ COMBINATIONS = {
     "c51": dict(distributional="c51", num_atoms=11),
     "qr": dict(distributional="qr", num_quantiles=8),
     "n_step": dict(n_step=3),
-    "all": dict(dueling=True, noisy_nets=True, distributional="c51", num_atoms=11, n_step=3, gradient_steps=2),
+    "prioritized": dict(prioritized_replay=True),
+    "qr_prioritized": dict(distributional="qr", num_quantiles=8, prioritized_replay=True),
+    "all": dict(
+        dueling=True, noisy_nets=True, distributional="c51", num_atoms=11, n_step=3, prioritized_replay=True,
+        gradient_steps=2,
+    ),
 }
 
 
@@ -40,6 +45,15 @@ def test_every_combination_trains_and_evaluates(settings):
     assert module.env_steps >= 300 and trainer.global_step > 0
     assert np.isfinite(float(trainer.callback_metrics["train/loss"]))
     assert "eval/episodic_return" in trainer.callback_metrics
+
+
+def test_prioritized_replay_anneals_beta_and_updates_the_priorities_it_trained_on():
+    module, _ = fit(prioritized_replay=True, priority_beta_start=0.4)
+    buffer = module.replay_buffer
+    assert buffer.beta == pytest.approx(0.4 + 0.6 * (module.env_steps - 1) / 300, abs=0.01)
+    stored = buffer.tree.priorities[: len(buffer)]
+    # Trained-on transitions got (|TD error| + eps) ** alpha; the rest kept the max priority they came in with.
+    assert len(np.unique(stored)) > 50 and stored.max() == pytest.approx(buffer.max_priority)
 
 
 def test_noisy_nets_explore_without_epsilon_and_evaluate_with_their_mean_weights():

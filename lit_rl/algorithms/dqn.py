@@ -52,6 +52,7 @@ from lit_rl.envs import check_env_id
 from lit_rl.frame_replay_buffer import make_replay_buffer
 from lit_rl.n_step_replay import NStepReplayBuffer
 from lit_rl.networks import NETWORKS, build_network, noise_disabled, reset_noise
+from lit_rl.prioritized_replay import PrioritizedReplayBuffer
 from lit_rl.replay_buffer import ReplayBatch, ReplayBuffer
 from lit_rl.replay_dataset import ReplayDataset
 from lit_rl.schedules import linear_schedule
@@ -107,6 +108,13 @@ class DQN(L.LightningModule):
         v_min: C51's lowest return.
         v_max: C51's highest return.
         num_quantiles: QR-DQN's quantiles.
+        prioritized_replay: sample transitions in proportion to ``(|TD error| + priority_eps) ** priority_alpha``
+            (Schaul et al. 2016) and weight their losses by importance weights; the distributional losses
+            serve as the error for C51 and QR-DQN.
+        priority_alpha: how much prioritization is used, 0 (uniform) to 1.
+        priority_beta_start: importance-sampling exponent at the start, annealed linearly to 1 at
+            ``total_env_steps`` (on the env-step clock).
+        priority_eps: added to each error so that no transition has priority 0.
         network: ``auto`` (Nature CNN for image observations, MLP otherwise), ``mlp``, ``nature_cnn`` or
             ``impala_cnn`` (Espeholt et al. 2018).
         hidden_sizes: hidden layer widths of the MLP.
@@ -149,6 +157,10 @@ class DQN(L.LightningModule):
         v_min: float = -10.0,
         v_max: float = 10.0,
         num_quantiles: int = 200,
+        prioritized_replay: bool = False,
+        priority_alpha: float = 0.5,
+        priority_beta_start: float = 0.4,
+        priority_eps: float = 1e-6,
         network: str = "auto",
         hidden_sizes: Sequence[int] = (256, 256),
         eval_episodes: int = 20,
@@ -180,6 +192,9 @@ class DQN(L.LightningModule):
         if not 1 <= n_step <= 255:  # stored as uint8 per transition
             raise ConfigurationError(f"n_step={n_step!r} is invalid: it must lie in [1, 255].")
         check_choice("network", network, NETWORKS)
+        check_unit_interval("priority_alpha", priority_alpha)
+        check_unit_interval("priority_beta_start", priority_beta_start)
+        check_positive("priority_eps", priority_eps)
         check_positive("eval_episodes", eval_episodes)
         check_positive("eval_interval", eval_interval)
         check_unit_interval("eval_epsilon", eval_epsilon)
@@ -260,6 +275,10 @@ class DQN(L.LightningModule):
                         "memory-lean frame buffer stores one-step transitions only; use n_step=1."
                     )
                 self.replay_buffer = NStepReplayBuffer(self.replay_buffer, hp.n_step, hp.gamma, hp.num_envs)
+            if hp.prioritized_replay:
+                self.replay_buffer = PrioritizedReplayBuffer(
+                    self.replay_buffer, hp.priority_alpha, self.priority_beta(), hp.priority_eps
+                )
 
     def teardown(self, stage: str) -> None:
         if self.eval_env is not None:
@@ -315,7 +334,18 @@ class DQN(L.LightningModule):
             self.resume_batch = None
         return DataLoader(self.replay_dataset, batch_size=None, num_workers=0, pin_memory=self.device.type == "cuda")
 
+    def priority_beta(self) -> float:
+        """Prioritized replay's importance-sampling exponent: ``priority_beta_start`` -> 1 over the env steps."""
+        hp = self.hparams
+        if hp.total_env_steps is None:
+            return hp.priority_beta_start
+        return linear_schedule(hp.priority_beta_start, 1.0, hp.total_env_steps, self.env_steps)
+
     def on_train_batch_start(self, batch: ReplayBatch, batch_idx: int) -> None:
+        if self.hparams.prioritized_replay:  # the next draws' exponent (this batch was drawn a round ahead)
+            self.replay_buffer.beta = self.priority_beta()
+            if self.trainer._logger_connector.should_update_logs:
+                self.log("train/priority_beta", self.replay_buffer.beta)
         if self.hparams.anneal_lr:  # a function of env steps, so a resumed run continues it exactly
             lr = linear_schedule(self.hparams.learning_rate, 0.0, self.hparams.total_env_steps, self.env_steps)
             for group in self.optimizers(use_pl_optimizer=False).param_groups:
@@ -371,10 +401,15 @@ class DQN(L.LightningModule):
             if noisy:
                 reset_noise(self.q_network, self.noise_generator)
             minibatch_losses, priorities, minibatch_q_taken = self.td_loss(minibatch, next_target)
-            loss = self.weighted_mean(minibatch, minibatch_losses, priorities)
+            if minibatch.weights is None:
+                loss = minibatch_losses.mean()
+            else:  # prioritized replay: importance weights correct the sampling's bias
+                loss = (minibatch.weights.to(minibatch_losses) * minibatch_losses).mean()
             optimizer.zero_grad(set_to_none=True)
             self.manual_backward(loss)
             optimizer.step()  # clips in on_before_optimizer_step; counts trainer.global_step
+            if minibatch.indices is not None:
+                self.replay_buffer.update_priorities(minibatch.indices, priorities)
             losses.append(loss.detach())
             q_taken.append(minibatch_q_taken.detach())
         losses = torch.stack(losses)
@@ -387,10 +422,6 @@ class DQN(L.LightningModule):
             self.log("train/loss", loss)
             self.log("train/q_values", torch.cat(q_taken).mean())
         return loss  # the round's mean loss, detached: the gradient steps are taken
-
-    def weighted_mean(self, batch: ReplayBatch, losses: Tensor, priorities: Tensor) -> Tensor:
-        """The minibatch's loss: the mean of its per-transition losses."""
-        return losses.mean()
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         # Lightning calls this after unscaling mixed-precision gradients, so the norm is the true one.
