@@ -477,8 +477,9 @@ class DQN(L.LightningModule):
                 self.replay_buffer.rng.bit_generator.state = fresh.bit_generator.state
             return
         self.action_rng.bit_generator.state = state["action_rng"]
-        if "eval_rng" in state:
+        if "eval_rng" in state:  # checkpoints of older lit_rl versions lack the newer streams
             self.eval_rng.bit_generator.state = state["eval_rng"]
+        if "noise_generator" in state:
             self.noise_generator.set_state(state["noise_generator"])
         if self.replay_buffer is not None and state["replay_rng"] is not None:
             self.replay_buffer.rng.bit_generator.state = state["replay_rng"]
