@@ -25,8 +25,8 @@ def test_streams_are_reproducible_and_distinct_per_purpose_rank_and_seed():
 
 
 def test_an_unknown_stream_is_a_clear_error():
-    with pytest.raises(ValueError, match="stream='noise' is invalid"):
-        numpy_stream("noise")
+    with pytest.raises(ValueError, match="stream='dropout' is invalid"):
+        numpy_stream("dropout")
 
 
 def test_dqn_exploration_replay_and_evaluation_streams_are_not_the_same_stream():
