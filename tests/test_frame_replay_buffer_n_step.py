@@ -201,3 +201,32 @@ def test_dqn_fits_n_step_returns_on_frames_with_prioritized_replay():
     assert isinstance(storage, FrameReplayBuffer) and storage.n_step == N and storage.gamma == module.hparams.gamma
     assert trainer.global_step > 0 and np.isfinite(float(trainer.callback_metrics["train/loss"]))
     assert set(storage.sample(256).n_steps.tolist()) == {1, 2, 3}
+
+
+def test_life_loss_terminals_end_windows_on_real_atari_frames():
+    """With episodic_life a lost life is a terminal but the game goes on: the ring continues, the window stops."""
+    from lit_rl.envs import make_vector_env
+
+    env = make_vector_env("ALE/SpaceInvaders-v5", 2, {"episodic_life": True})
+    frames = FrameReplayBuffer(2000, env.single_observation_space.shape, num_envs=2, seed=0, n_step=N, gamma=GAMMA)
+    reference = NStepReplayBuffer(ReplayBuffer(2000, env.single_observation_space.shape, np.uint8), N, GAMMA, 2)
+    obs, _ = env.reset(seed=0)
+    rng, resetting = np.random.default_rng(0), np.zeros(2, dtype=bool)
+    for step in range(400):
+        actions = 2 * step + np.arange(2)  # unique ids; SpaceInvaders has 6 actions
+        next_obs, rewards, terminated, truncated, info = env.step(actions % 6)
+        rewards = rewards + rng.normal(size=2)  # distinct rewards, so that wrong sums show
+        Both(frames, reference).add(obs, actions, rewards, next_obs, terminated, truncated, valid=~resetting)
+        # Only game overs reset: the step after a lost life is stored as a transition, continuing the stack
+        # in the ring (lit_rl's collector drops it in games that serve with FIRE, SpaceInvaders among them).
+        resetting = np.asarray(info.get("_episode", np.zeros(2, bool)))
+        obs = next_obs
+    env.close()
+    assert (reference.buffer.terminated[: len(reference)] & (reference.buffer.n_steps[: len(reference)] < N)).any()
+    continued = frames.terminated & np.roll(frames.has_transition, -1, axis=1)
+    assert continued[:, : frames.written.min() - 1].any(), "a life loss must be followed by a transition in the ring"
+    expected = by_first_action(reference.buffer.gather(np.arange(len(reference))))
+    ours = by_first_action(all_sampleable(frames))
+    assert ours.keys() == expected.keys()
+    for transition_id, row in ours.items():
+        assert_rows_equal(row, expected[transition_id])
