@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from lit_rl.checks import ConfigurationError, check_positive
+from lit_rl.checks import ConfigurationError, check_positive, check_unit_interval
 from lit_rl.networks import is_image_space
 from lit_rl.replay_buffer import ReplayBatch, ReplayBuffer
 
@@ -35,6 +35,16 @@ class FrameReplayBuffer:
     The interface is the one of ``ReplayBuffer``: row ``i`` of every array given to ``add`` is
     sub-environment ``i`` of a vector env, always ``num_envs`` rows.
 
+    **n-step returns** (``n_step > 1``) are computed from the ring when a batch is gathered, so they cost
+    no memory: the ring already holds each env's steps in order. The transition in slot ``c`` then sums
+    the rewards of slots ``c .. c + m - 1`` discounted by ``gamma``, and its ``next_obs`` is the stack
+    ending at slot ``c + m - 1``, where ``m = n_step`` unless the episode ends first: at a termination
+    (``terminated``, no bootstrap), at a truncation (``truncated``, bootstrapping from the episode's
+    final stack) or where the next slot starts a new episode without either flag (a resumed run), which
+    is a truncation too. The transitions of the newest ``n_step - 1`` slots of an episode still running
+    are not sampleable until their ``n_step`` steps are stored (as in Dopamine), so every batch equals
+    what ``NStepReplayBuffer`` stores for the same steps.
+
     Args:
         capacity: transitions held, over all sub-environments (rounded up to a multiple of num_envs).
         observation_shape: ``(stack, height, width)`` of one observation.
@@ -43,6 +53,8 @@ class FrameReplayBuffer:
         action_shape: shape of one action (``()`` for discrete actions).
         action_dtype: dtype of the actions.
         seed: seed of the sampling generator.
+        n_step: the largest number of rewards summed per transition (1: one-step transitions).
+        gamma: discount factor of the n-step sums (unused when ``n_step`` is 1).
     """
 
     def __init__(
@@ -54,8 +66,18 @@ class FrameReplayBuffer:
         action_shape: tuple[int, ...] = (),
         action_dtype: np.dtype | type = np.int64,
         seed: int | None = None,
+        n_step: int = 1,
+        gamma: float = 0.99,
     ) -> None:
         self.num_envs, self.per_env, self.slots = _layout(capacity, observation_shape, num_envs)
+        if not 1 <= n_step <= min(255, self.per_env):  # n_steps is uint8; a window must fit in a ring
+            raise ConfigurationError(
+                f"n_step={n_step!r} is invalid for a FrameReplayBuffer of {self.per_env} transitions per env: "
+                f"it must lie in [1, {min(255, self.per_env)}]."
+            )
+        check_unit_interval("gamma", gamma)
+        self.n_step, self.gamma = int(n_step), float(gamma)
+        self.discounts = float(gamma) ** np.arange(n_step, dtype=np.float64)  # gamma ** k for the k-th reward
         self.capacity = self.per_env * num_envs
         self.observation_shape = tuple(int(n) for n in observation_shape)
         self.stack = observation_shape[0]
@@ -86,7 +108,16 @@ class FrameReplayBuffer:
         return num_envs * slots * (frame + action + 4 + 3)  # + float32 reward, three bool flags
 
     def __len__(self) -> int:
-        return self.size
+        """The sampleable transitions: those stored, less the newest ones still waiting for their n steps."""
+        if self.n_step == 1:
+            return self.size
+        envs = np.repeat(np.arange(self.num_envs), self.n_step - 1)
+        counters = self.written[envs] + np.tile(np.arange(1 - self.n_step, 0), self.num_envs)
+        stored = counters >= np.maximum(self.stack, self.written[envs] - self.slots + self.stack)
+        envs, counters = envs[stored], counters[stored]
+        has_transition = self.has_transition[envs, counters % self.slots]
+        _, _, waiting = self._windows(envs[has_transition], counters[has_transition])
+        return self.size - int(waiting.sum())
 
     @property
     def nbytes(self) -> int:
@@ -191,6 +222,10 @@ class FrameReplayBuffer:
         envs = np.arange(self.num_envs) if valid is None else np.flatnonzero(valid)
         if len(envs) == 0:
             return np.zeros(0, dtype=np.int64)
+        if self.n_step > 1:  # the newest slots, whose n-step windows this add may complete
+            waiting = (self.written[envs, None] + np.arange(1 - self.n_step, 0)).ravel()
+            waiting = np.repeat(envs, self.n_step - 1)[waiting >= 0] * self.slots + waiting[waiting >= 0] % self.slots
+            was_sampleable = self.is_sampleable(waiting)
         obs, next_obs = obs[envs], next_obs[envs]
         # Only frame stacks can share frames: next_obs must be obs shifted by one frame.
         if not np.array_equal(next_obs[:, :-1], obs[:, 1:]):
@@ -207,18 +242,23 @@ class FrameReplayBuffer:
         changed.append(self._write(
             envs, next_obs[:, -1], True, actions[envs], rewards[envs], terminated[envs], truncated[envs]
         ))  # fmt: skip
+        if self.n_step > 1:
+            changed.append(waiting[self.is_sampleable(waiting) != was_sampleable])
         return changed[0] if len(changed) == 1 else np.concatenate(changed)
 
     def sample(self, batch_size: int) -> ReplayBatch:
-        """Draw ``batch_size`` stored transitions uniformly, with replacement."""
-        if self.size == 0:
+        """Draw ``batch_size`` sampleable transitions uniformly, with replacement."""
+        if len(self) == 0:
             raise RuntimeError("Cannot sample from an empty FrameReplayBuffer: add transitions first.")
         envs = np.empty(batch_size, dtype=np.int64)
         counters = np.empty(batch_size, dtype=np.int64)
         todo = np.arange(batch_size)
-        while len(todo):  # draw slots uniformly, redraw those that hold a first-stack frame
+        while len(todo):  # draw slots uniformly, redraw first-stack frames and n-step windows still open
             envs[todo], counters[todo] = self._draw_slots(len(todo))
-            todo = todo[~self.has_transition[envs[todo], counters[todo] % self.slots]]
+            redraw = ~self.has_transition[envs[todo], counters[todo] % self.slots]
+            if self.n_step > 1:
+                redraw[~redraw] = self._windows(envs[todo][~redraw], counters[todo][~redraw])[2]
+            todo = todo[redraw]
         return self._gather(envs, counters)
 
     def _is_last_stack(self, envs: np.ndarray, obs: np.ndarray) -> np.ndarray:
@@ -265,20 +305,50 @@ class FrameReplayBuffer:
         return self.num_envs * self.slots
 
     def is_sampleable(self, indices: np.ndarray) -> np.ndarray:
-        """Whether each slot holds a transition whose whole stack is still stored.
+        """Whether each slot holds a transition whose whole stack (and n-step window) is stored.
 
-        Not sampleable: slots never written, frames of an episode's first stack, and the ``stack`` oldest
-        slots of a full ring, whose transitions lost the first frame of their ``obs``.
+        Not sampleable: slots never written, frames of an episode's first stack, the ``stack`` oldest
+        slots of a full ring, whose transitions lost the first frame of their ``obs``, and, with
+        ``n_step > 1``, the newest slots of a running episode whose ``n_step`` steps are not all stored.
         """
         envs, slots = np.divmod(np.asarray(indices, dtype=np.int64), self.slots)
         written = self.written[envs]
-        counters = written - 1 - (written - 1 - slots) % self.slots  # the newest write of each slot (< 0: none)
-        return self.has_transition[envs, slots] & (counters >= 0) & (counters >= written - self.slots + self.stack)
+        counters = self._counters(envs, slots)
+        stored = self.has_transition[envs, slots] & (counters >= 0) & (counters >= written - self.slots + self.stack)
+        if self.n_step > 1:
+            stored[stored] = ~self._windows(envs[stored], counters[stored])[2]
+        return stored
 
     def gather(self, indices: np.ndarray) -> ReplayBatch:
         """The transitions in slots ``indices`` (see ``num_indices``), rebuilt into a batch."""
         envs, slots = np.divmod(np.asarray(indices, dtype=np.int64), self.slots)
-        return self._gather(envs, slots)  # _gather only needs each counter modulo slots
+        return self._gather(envs, self._counters(envs, slots))
+
+    def _counters(self, envs: np.ndarray, slots: np.ndarray) -> np.ndarray:
+        """The newest write of each slot of ``envs`` (< 0: never written)."""
+        written = self.written[envs]
+        return written - 1 - (written - 1 - slots) % self.slots
+
+    def _windows(self, envs: np.ndarray, counters: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The n-step windows of the transitions in slots ``counters`` of ``envs`` (each holding one).
+
+        Returns ``in_window`` (``[B, n_step]``: whether step ``k``, in slot ``counter + k``, is summed),
+        ``steps`` (``m``, the steps summed) and ``waiting`` (whether the window may still grow: fewer than
+        ``n_step`` steps, the last not an episode's end, and the write head right after it).
+        """
+        window = counters[:, None] + np.arange(self.n_step)
+        written = self.written[envs, None]
+        rows, ring = envs[:, None], window % self.slots
+        ends = self.terminated[rows, ring] | self.truncated[rows, ring]
+        # Step k is summed if it is stored, holds a transition, and no earlier step of the window ended.
+        open_before = np.concatenate([np.ones((len(envs), 1), bool), ~ends[:, :-1]], axis=1)
+        summed = (window < written) & self.has_transition[rows, ring] & open_before
+        in_window = np.logical_and.accumulate(summed, axis=1)
+        steps = in_window.sum(axis=1)
+        last = np.maximum(steps - 1, 0)
+        ended = ends[np.arange(len(envs)), last] & in_window[:, 0]
+        waiting = (steps < self.n_step) & ~ended & (counters + steps >= written[:, 0])
+        return in_window, steps, waiting
 
     def _draw_slots(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """``n`` slot counters drawn uniformly among those whose whole stack is still stored."""
@@ -290,19 +360,28 @@ class FrameReplayBuffer:
         return envs, first[envs] + draws - (ends[envs] - counts[envs])
 
     def _gather(self, envs: np.ndarray, counters: np.ndarray) -> ReplayBatch:
+        """The transitions of slots ``counters`` of ``envs``: each a slot's newest write, as ``_counters`` gives."""
         # Fancy indexing copies, so the batch stays valid while the ring keeps being written.
         offsets = np.arange(-self.stack, 0)
         obs_slots = (counters[:, None] + offsets) % self.slots
-        next_slots = (counters[:, None] + offsets + 1) % self.slots
         slots = counters % self.slots
+        if self.n_step == 1:
+            rewards, last, steps = self.rewards[envs, slots], slots, np.ones(len(envs), dtype=np.uint8)
+        else:  # the sums of up to n_step rewards, to the window's last slot
+            in_window, steps, _ = self._windows(envs, counters)
+            window_rewards = self.rewards[envs[:, None], (counters[:, None] + np.arange(self.n_step)) % self.slots]
+            rewards = (np.where(in_window, window_rewards, 0.0) @ self.discounts).astype(np.float32)
+            last = (counters + np.maximum(steps, 1) - 1) % self.slots
+            steps = steps.astype(np.uint8)
+        next_slots = (last[:, None] + offsets + 1) % self.slots
         return ReplayBatch(
             obs=torch.from_numpy(self.frames[envs[:, None], obs_slots]),
             actions=torch.from_numpy(self.actions[envs, slots]),
-            rewards=torch.from_numpy(self.rewards[envs, slots]),
+            rewards=torch.from_numpy(rewards),
             next_obs=torch.from_numpy(self.frames[envs[:, None], next_slots]),
-            terminated=torch.from_numpy(self.terminated[envs, slots]),
-            truncated=torch.from_numpy(self.truncated[envs, slots]),
-            n_steps=torch.ones(len(envs), dtype=torch.uint8),  # one-step transitions only
+            terminated=torch.from_numpy(self.terminated[envs, last]),
+            truncated=torch.from_numpy(self.truncated[envs, last]),
+            n_steps=torch.from_numpy(steps),
         )
 
 
@@ -352,18 +431,26 @@ def check_fits_in_memory(name: str, value: int, nbytes: int, available: int | No
 
 
 def make_replay_buffer(
-    observation_space: spaces.Box, capacity: int, num_envs: int, copies: int = 1, seed: int | None = None
+    observation_space: spaces.Box,
+    capacity: int,
+    num_envs: int,
+    copies: int = 1,
+    seed: int | None = None,
+    n_step: int = 1,
+    gamma: float = 0.99,
 ) -> FrameReplayBuffer | ReplayBuffer:
     """A ``FrameReplayBuffer`` for uint8 ``[C, H, W]`` frame stacks, else a ``ReplayBuffer``.
 
     Before allocating, checks that ``copies`` buffers (one per process on this machine) fit in the
     free RAM: numpy reserves memory lazily, so a buffer too large would otherwise fail hours later.
+    ``n_step`` and ``gamma`` go to the ``FrameReplayBuffer``, which sums n-step returns itself; a
+    ``ReplayBuffer`` stores what it is given (put a ``NStepReplayBuffer`` in front of it for n-step).
     """
     shape, dtype = observation_space.shape, observation_space.dtype
     if is_image_space(observation_space):
         nbytes = FrameReplayBuffer.required_bytes(capacity, shape, num_envs, dtype)
         check_fits_in_memory("buffer_size", capacity, copies * nbytes)
-        return FrameReplayBuffer(capacity, shape, num_envs, dtype, seed=seed)
+        return FrameReplayBuffer(capacity, shape, num_envs, dtype, seed=seed, n_step=n_step, gamma=gamma)
     nbytes = ReplayBuffer.required_bytes(capacity, shape, dtype)
     check_fits_in_memory("buffer_size", capacity, copies * nbytes)
     return ReplayBuffer(capacity, shape, dtype, seed=seed)

@@ -108,21 +108,19 @@ def assert_ends_with_one_line(capsys, command, message):
     assert re.fullmatch(f"error: .*{message}.*", error.splitlines()[-1]), error
 
 
-DQN_PONG_N_STEP_3 = [
-    "fit", "--config", str(ROOT / "configs/dqn_pong.yaml"), "--model.n_step", "3", "--model.buffer_size", "1000",
+DQN_PONG_HUGE_BUFFER = [  # a replay buffer larger than the free RAM is refused in setup, before allocating
+    "fit", "--config", str(ROOT / "configs/dqn_pong.yaml"), "--model.buffer_size", "100000000",
     "--model.learning_starts", "100", "--model.eval_episodes", "1", "--trainer.logger", "false",
 ]
 
 
 def test_a_bad_value_found_in_setup_ends_the_command_with_its_message_alone(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("LIT_RL_TRACEBACK", raising=False)
-    command = [*DQN_PONG_N_STEP_3, "--trainer.default_root_dir", str(tmp_path)]
-    assert_ends_with_one_line(
-        capsys, lambda: main(command), re.escape("n_step=3 is invalid for the frame observations of 'PongNoFrameskip")
-    )
+    command = [*DQN_PONG_HUGE_BUFFER, "--trainer.default_root_dir", str(tmp_path)]
+    assert_ends_with_one_line(capsys, lambda: main(command), r"buffer_size=100000000 needs 707,\d{3},\d{3},\d{3} bytes")
     # Opt-in: the traceback.
     monkeypatch.setenv("LIT_RL_TRACEBACK", "1")
-    with pytest.raises(ConfigurationError, match="n_step=3 is invalid"):
+    with pytest.raises(ConfigurationError, match="buffer_size=100000000 needs"):
         main(command)
 
 

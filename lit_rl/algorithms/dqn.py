@@ -266,14 +266,9 @@ class DQN(L.LightningModule):
             processes_here = self.trainer.num_devices if self._trainer is not None else 1
             self.replay_buffer = make_replay_buffer(
                 self.observation_space, hp.buffer_size, hp.num_envs, processes_here,
-                seed=stream_seed_sequence("replay", rank),
+                seed=stream_seed_sequence("replay", rank), n_step=hp.n_step, gamma=hp.gamma,
             )
-            if hp.n_step > 1:
-                if not isinstance(self.replay_buffer, ReplayBuffer):
-                    raise ConfigurationError(
-                        f"n_step={hp.n_step} is invalid for the frame observations of {hp.env_id!r}: the "
-                        "memory-lean frame buffer stores one-step transitions only; use n_step=1."
-                    )
+            if hp.n_step > 1 and isinstance(self.replay_buffer, ReplayBuffer):  # frame buffers sum n steps themselves
                 self.replay_buffer = NStepReplayBuffer(self.replay_buffer, hp.n_step, hp.gamma, hp.num_envs)
             if hp.prioritized_replay:
                 self.replay_buffer = PrioritizedReplayBuffer(
