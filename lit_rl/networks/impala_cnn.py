@@ -5,10 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from lit_rl.networks.dueling import DuelingHead, per_action
-from lit_rl.networks.float32_head import float32_head
-from lit_rl.networks.nature_cnn import scaled_frames
-from lit_rl.networks.noisy_linear import linear_layer
+from lit_rl.networks.conv_q_network import ConvQNetwork
 
 
 class ResidualBlock(nn.Module):
@@ -33,7 +30,7 @@ def conv_stack(in_channels: int, out_channels: int) -> nn.Sequential:
     )
 
 
-class ImpalaCNN(nn.Module):
+class ImpalaCNN(ConvQNetwork):
     """The 15-layer residual network of IMPALA ("large architecture", Espeholt et al. 2018, fig. 3).
 
     Three stacks of 16, 32 and 32 channels (see :func:`conv_stack`), a ReLU, and a 256-unit layer;
@@ -73,32 +70,7 @@ class ImpalaCNN(nn.Module):
             nn.ReLU(),
             nn.Flatten(),
         )
-        self.trunk.to(memory_format=torch.channels_last)  # the layout NatureCNN uses, for the same reason
-        with torch.no_grad():
-            flat = self.trunk(torch.zeros(1, in_channels, height, width)).shape[1]
-        self.num_actions, self.num_outputs_per_action = out_features, num_outputs_per_action
-        self.features_dim = 256
-        final = linear_layer(noisy_nets, sigma0)  # the 256-unit layer and the output layer
-        if dueling:
-            self.fc = self.head = None
-            self.dueling_head = DuelingHead(flat, 256, out_features, num_outputs_per_action, final)
-        else:
-            self.fc = nn.Sequential(final(flat, 256), nn.ReLU())
-            self.head = final(256, out_features * num_outputs_per_action)
-            self.dueling_head = None
-
-    def conv_features(self, obs: Tensor) -> Tensor:
-        """The flattened output of the residual stacks (after their ReLU)."""
-        return self.trunk(scaled_frames(obs))
-
-    def features(self, obs: Tensor) -> Tensor:
-        """The 256 features the output layer reads (not defined for a dueling network: two streams)."""
-        if self.fc is None:
-            raise RuntimeError("a dueling ImpalaCNN has no single feature layer: each stream has its own")
-        return self.fc(self.conv_features(obs))
-
-    def forward(self, obs: Tensor) -> Tensor:
-        if self.dueling_head is not None:
-            return self.dueling_head(self.conv_features(obs))
-        q = float32_head(self.head, self.features(obs))
-        return per_action(q, self.num_actions, self.num_outputs_per_action)
+        self.build_output_layers(
+            in_channels, height, width, 256, out_features, dueling=dueling, noisy_nets=noisy_nets,
+            num_outputs_per_action=num_outputs_per_action, sigma0=sigma0,
+        )
