@@ -37,7 +37,7 @@ class A2C(OnPolicyModule):
         ent_coef: weight of the entropy bonus.
         vf_coef: weight of the value loss, the mean squared error with no ½ factor (as in Stable-Baselines3).
         max_grad_norm: clip the global gradient norm to this; ``None`` disables.
-        network: ``auto`` (Nature CNN for image observations, MLP otherwise), ``mlp`` or ``nature_cnn``.
+        network: ``auto`` (Nature CNN for image observations, MLP otherwise), ``mlp``, ``nature_cnn`` or ``impala_cnn``.
         hidden_sizes: hidden layer widths of the actor and critic MLPs.
         log_std_init: initial log standard deviation of the Gaussian policy (Box actions).
         eval_episodes: greedy episodes played at each evaluation.

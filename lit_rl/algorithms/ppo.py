@@ -57,7 +57,7 @@ class PPO(OnPolicyModule):
             approximate KL to the collecting policy of the epoch's last minibatch (averaged over processes)
             exceeds this, as CleanRL does; ``None`` disables. (Stable-Baselines3 checks every minibatch
             instead, before its update, against ``1.5 * target_kl``.)
-        network: ``auto`` (Nature CNN for image observations, MLP otherwise), ``mlp`` or ``nature_cnn``.
+        network: ``auto`` (Nature CNN for image observations, MLP otherwise), ``mlp``, ``nature_cnn`` or ``impala_cnn``.
         hidden_sizes: hidden layer widths of the actor and critic MLPs.
         log_std_init: initial log standard deviation of the Gaussian policy (Box actions).
         eval_episodes: greedy episodes played at each evaluation.

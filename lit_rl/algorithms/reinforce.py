@@ -61,7 +61,7 @@ class Reinforce(OnPolicyModule):
         max_grad_norm: clip the global gradient norm to this; ``None`` disables.
         max_carried_steps: most steps of an env's unfinished episode kept for later rollouts (memory:
             up to ``num_envs`` times this many observations); a longer episode is cut at a rollout's end.
-        network: ``auto`` (Nature CNN for image observations, MLP otherwise), ``mlp`` or ``nature_cnn``.
+        network: ``auto`` (Nature CNN for image observations, MLP otherwise), ``mlp``, ``nature_cnn`` or ``impala_cnn``.
         hidden_sizes: hidden layer widths of the policy (and baseline) MLPs.
         log_std_init: initial log standard deviation of the Gaussian policy (Box actions).
         eval_episodes: greedy episodes played at each evaluation.
