@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 from test_frame_replay_buffer import FRAME, STACK, FakeFrameStackEnv, fill
+from test_frame_replay_buffer_snapshot import Both
 
 from lit_rl.callbacks.replay_snapshot import write_snapshot
 from lit_rl.frame_replay_buffer import FrameReplayBuffer
@@ -146,15 +147,6 @@ def assert_same(original, restored, batch_size=64):
     restored.rng.bit_generator.state = original.rng.bit_generator.state  # DQN's checkpoint restores it
     for ours, theirs in zip(original.sample(batch_size), restored.sample(batch_size), strict=True):
         torch.testing.assert_close(theirs, ours, rtol=0, atol=0)
-
-
-class Both:
-    def __init__(self, *buffers):
-        self.buffers = buffers
-
-    def add(self, *args, **kwargs):
-        for buffer in self.buffers:
-            buffer.add(*args, **kwargs)
 
 
 def test_priorities_survive_a_snapshot_of_frames_and_of_n_step_transitions(tmp_path):
