@@ -438,6 +438,7 @@ def make_replay_buffer(
     seed: int | None = None,
     n_step: int = 1,
     gamma: float = 0.99,
+    action_space: spaces.Space | None = None,
 ) -> FrameReplayBuffer | ReplayBuffer:
     """A ``FrameReplayBuffer`` for uint8 ``[C, H, W]`` frame stacks, else a ``ReplayBuffer``.
 
@@ -445,12 +446,15 @@ def make_replay_buffer(
     free RAM: numpy reserves memory lazily, so a buffer too large would otherwise fail hours later.
     ``n_step`` and ``gamma`` go to the ``FrameReplayBuffer``, which sums n-step returns itself; a
     ``ReplayBuffer`` stores what it is given (put a ``NStepReplayBuffer`` in front of it for n-step).
+    A ``Box`` ``action_space`` gives float32 action vectors; the default is one integer action.
     """
     shape, dtype = observation_space.shape, observation_space.dtype
     if is_image_space(observation_space):
         nbytes = FrameReplayBuffer.required_bytes(capacity, shape, num_envs, dtype)
         check_fits_in_memory("buffer_size", capacity, copies * nbytes)
         return FrameReplayBuffer(capacity, shape, num_envs, dtype, seed=seed, n_step=n_step, gamma=gamma)
-    nbytes = ReplayBuffer.required_bytes(capacity, shape, dtype)
+    continuous = isinstance(action_space, spaces.Box)
+    action_shape, action_dtype = (action_space.shape, np.float32) if continuous else ((), np.int64)
+    nbytes = ReplayBuffer.required_bytes(capacity, shape, dtype, action_shape, action_dtype)
     check_fits_in_memory("buffer_size", capacity, copies * nbytes)
-    return ReplayBuffer(capacity, shape, dtype, seed=seed)
+    return ReplayBuffer(capacity, shape, dtype, action_shape, action_dtype, seed=seed)

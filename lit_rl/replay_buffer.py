@@ -100,12 +100,17 @@ class ReplayBuffer:
 
     @staticmethod
     def required_bytes(
-        capacity: int, observation_shape: tuple[int, ...], observation_dtype: np.dtype | type = np.float32
+        capacity: int,
+        observation_shape: tuple[int, ...],
+        observation_dtype: np.dtype | type = np.float32,
+        action_shape: tuple[int, ...] = (),
+        action_dtype: np.dtype | type = np.int64,
     ) -> int:
-        """The ``nbytes`` of a buffer of these arguments (discrete actions), computed without allocating it."""
+        """The ``nbytes`` of a buffer of these arguments, computed without allocating it."""
         obs = int(np.prod(observation_shape)) * np.dtype(observation_dtype).itemsize
-        # obs and next_obs, an int64 action, a float32 reward, two bool flags, a uint8 n_steps
-        return capacity * (2 * obs + 8 + 4 + 1 + 1 + 1)
+        action = int(np.prod(action_shape)) * np.dtype(action_dtype).itemsize
+        # obs and next_obs, the action, a float32 reward, two bool flags, a uint8 n_steps
+        return capacity * (2 * obs + action + 4 + 1 + 1 + 1)
 
     @property
     def nbytes(self) -> int:

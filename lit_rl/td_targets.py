@@ -1,4 +1,4 @@
-"""One-step temporal-difference targets for DQN and Double DQN."""
+"""Temporal-difference targets: DQN and Double DQN, and the bootstrap shared with SAC and TD3."""
 
 from __future__ import annotations
 
@@ -32,8 +32,20 @@ def td_targets(
     else:
         greedy = next_q_online.argmax(dim=1, keepdim=True)
         next_value = next_q_target.gather(1, greedy).squeeze(1)
+    return bootstrapped_targets(rewards, terminated, next_value, gamma, n_steps)
+
+
+def bootstrapped_targets(
+    rewards: Tensor, terminated: Tensor, next_values: Tensor, gamma: float, n_steps: Tensor | None = None
+) -> Tensor:
+    """Return ``r + gamma ** n * (1 - terminated) * V(s')``: the TD target given the next states' values.
+
+    ``next_values`` is ``[B]``: DQN's ``Q_target(s', a*)``, TD3's smallest target critic at the smoothed
+    target action, SAC's ``min_i Q_i(s', a') - alpha * log pi(a' | s')``. ``terminated`` must be ``False``
+    for truncated (time-limit) transitions: the episode was cut, not ended, so the target still bootstraps.
+    """
     # Computed in float32 even under mixed precision: small TD errors vanish in bf16.
     not_done = 1.0 - terminated.float()
     discount = gamma if n_steps is None else gamma ** n_steps.float()
-    return rewards.float() + discount * not_done * next_value.float()
+    return rewards.float() + discount * not_done * next_values.float()
 

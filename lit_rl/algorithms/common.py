@@ -146,3 +146,20 @@ def recorded_observation_space(state: dict[str, Any]) -> spaces.Box:
     dtype = np.dtype(state["observation_dtype"])
     low, high = (0, 255) if dtype == np.uint8 else (-np.inf, np.inf)
     return spaces.Box(low, high, tuple(state["observation_shape"]), dtype)
+
+
+def action_space_record(space: spaces.Space) -> dict[str, Any]:
+    """A checkpoint record's description of a ``Discrete`` or ``Box`` action space (plain data)."""
+    return {
+        "num_actions": int(space.n) if isinstance(space, spaces.Discrete) else None,
+        "action_low": space.low.tolist() if isinstance(space, spaces.Box) else None,
+        "action_high": space.high.tolist() if isinstance(space, spaces.Box) else None,
+    }
+
+
+def recorded_action_space(state: dict[str, Any]) -> spaces.Space:
+    """The action space a checkpoint record describes (see ``action_space_record``)."""
+    if state.get("num_actions") is not None:
+        return spaces.Discrete(int(state["num_actions"]))
+    low, high = (np.array(state[k], dtype=np.float32) for k in ("action_low", "action_high"))
+    return spaces.Box(low, high, dtype=np.float32)

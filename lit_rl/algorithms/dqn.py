@@ -8,32 +8,20 @@ import itertools
 from collections.abc import Sequence
 from typing import Any
 
-import lightning as L
 import numpy as np
 import torch
 import torch.nn.functional as F
 from gymnasium import spaces
 from lightning.pytorch.cli import OptimizerCallable
 from torch import Tensor, nn
-from torch.utils.data import DataLoader
 
 from lit_rl.algorithms.common import (
-    callbacks_not_given,
     check_losses_finite,
-    checkpoint_record,
-    clip_grad_norm,
-    evaluate_and_log,
     forward_context,
-    open_evaluation_env,
     optimizer_steps_allowed,
-    recorded_observation_space,
-    reject_trainer_gradient_clipping,
 )
-from lit_rl.callbacks.cpu_threads import CpuThreads
+from lit_rl.algorithms.off_policy import OffPolicyModule
 from lit_rl.callbacks.epsilon_decay import EpsilonDecay
-from lit_rl.callbacks.evaluation_video import EvaluationVideo
-from lit_rl.callbacks.replay_collector import ReplayCollector
-from lit_rl.callbacks.replay_snapshot import ReplaySnapshot
 from lit_rl.callbacks.target_network_update import TargetNetworkUpdate
 from lit_rl.checks import ConfigurationError, check_choice, check_positive, check_unit_interval
 from lit_rl.distributional import (
@@ -48,22 +36,20 @@ from lit_rl.distributional import (
     quantile_q_values,
     quantile_targets,
 )
-from lit_rl.envs import check_env_id
 from lit_rl.frame_replay_buffer import make_replay_buffer
 from lit_rl.n_step_replay import NStepReplayBuffer
 from lit_rl.networks import NETWORKS, build_network, noise_disabled, reset_noise
 from lit_rl.prioritized_replay import PrioritizedReplayBuffer
 from lit_rl.replay_buffer import ReplayBatch, ReplayBuffer
-from lit_rl.replay_dataset import ReplayDataset
 from lit_rl.schedules import linear_schedule
-from lit_rl.seeding import numpy_stream, stream_seed_sequence, torch_stream
+from lit_rl.seeding import stream_seed_sequence
 from lit_rl.td_targets import td_targets
 
 LOSSES = {"huber": F.smooth_l1_loss, "mse": F.mse_loss}
 DISTRIBUTIONAL = ("none", "c51", "qr")
 
 
-class DQN(L.LightningModule):
+class DQN(OffPolicyModule):
     """Deep Q-learning with experience replay, a target network and epsilon-greedy exploration.
 
     Env steps are counted over all sub-environments and all processes; ``total_env_steps``,
@@ -170,19 +156,6 @@ class DQN(L.LightningModule):
         save_replay_buffer: bool = False,
     ) -> None:
         super().__init__()
-        check_env_id(env_id)
-        check_positive("buffer_size", buffer_size)
-        check_positive("batch_size", batch_size)
-        if batch_size > buffer_size:
-            raise ConfigurationError(f"batch_size={batch_size} is invalid: it must be <= buffer_size={buffer_size}.")
-        if learning_starts < batch_size:
-            raise ConfigurationError(
-                f"learning_starts={learning_starts} is invalid: it must be >= batch_size={batch_size}."
-            )
-        check_unit_interval("gamma", gamma)
-        check_positive("learning_rate", learning_rate)
-        if anneal_lr and total_env_steps is None:
-            raise ConfigurationError("anneal_lr=True needs total_env_steps: the learning rate decays to 0 over it.")
         check_choice("loss", loss, LOSSES)
         check_choice("distributional", distributional, DISTRIBUTIONAL)
         if distributional == "c51" and num_atoms < 2:
@@ -191,98 +164,63 @@ class DQN(L.LightningModule):
             raise ConfigurationError(f"num_quantiles={num_quantiles!r} is invalid: QR-DQN needs at least 2.")
         if not 1 <= n_step <= 255:  # stored as uint8 per transition
             raise ConfigurationError(f"n_step={n_step!r} is invalid: it must lie in [1, 255].")
+        if anneal_lr and total_env_steps is None:
+            raise ConfigurationError("anneal_lr=True needs total_env_steps: the learning rate decays to 0 over it.")
         check_choice("network", network, NETWORKS)
         check_unit_interval("priority_alpha", priority_alpha)
         check_unit_interval("priority_beta_start", priority_beta_start)
         check_positive("priority_eps", priority_eps)
-        check_positive("eval_episodes", eval_episodes)
-        check_positive("eval_interval", eval_interval)
         check_unit_interval("eval_epsilon", eval_epsilon)
-        check_positive("gradient_steps", gradient_steps)
-        if max_grad_norm is not None:
-            check_positive("max_grad_norm", max_grad_norm)
         self.save_hyperparameters(ignore=["optimizer"])
-        self.automatic_optimization = False  # gradient_steps optimizer steps per Lightning batch
         if start_e is None:
             start_e = 0.0 if noisy_nets else 1.0
         if end_e is None:
             end_e = 0.0 if noisy_nets else 0.05
+        self.init_off_policy(
+            optimizer,
+            [
+                EpsilonDecay(start_e, end_e, exploration_fraction, total_env_steps, schedule=exploration_schedule),
+                TargetNetworkUpdate(target_update_interval, tau),
+            ],
+        )
+        self.epsilon = start_e
         # C51's fixed support: not a parameter, but moved with the module (categorical_support checks it).
         support = categorical_support(num_atoms, v_min, v_max) if distributional == "c51" else torch.zeros(0)
         self.register_buffer("support", support, persistent=False)
-        self.optimizer_factory = optimizer
-        # Built here so that bad values stop the run before any env exists; see configure_callbacks.
-        self.default_callbacks = [
-            CpuThreads(),
-            ReplayCollector(num_envs, learning_starts, train_frequency, total_env_steps),
-            EpsilonDecay(start_e, end_e, exploration_fraction, total_env_steps, schedule=exploration_schedule),
-            TargetNetworkUpdate(target_update_interval, tau),
-        ]
-        if record_video:
-            self.default_callbacks.append(EvaluationVideo())
-        if save_replay_buffer:
-            self.default_callbacks.append(ReplaySnapshot())
-        self.env_steps = 0
-        self.num_evaluations = 0
-        self.epsilon = start_e
         self.q_network: nn.Module | None = None
         self.target_network: nn.Module | None = None
-        self.replay_buffer: ReplayBuffer | None = None
-        self.eval_env = None
-        # Independent streams (seeding.py): exploration per rank here, evaluation, and replay sampling.
-        self.action_rng = numpy_stream("action")  # re-seeded per rank in setup()
-        self.eval_rng = numpy_stream("evaluation")
-        self.replay_dataset: ReplayDataset | None = None
-        self.resume_batch: ReplayBatch | None = None  # a checkpoint's unused batch, served first
-        self.noise_generator = torch_stream("noise")  # noisy nets' draws, re-seeded per rank in setup()
 
     # ----------------------------------------------------------------- construction
-    def build_networks(self, observation_space: spaces.Box, num_actions: int) -> None:
-        self.observation_space, self.num_actions = observation_space, num_actions
+    def check_action_space(self, action_space: spaces.Space) -> None:
+        if not isinstance(action_space, spaces.Discrete):
+            raise ConfigurationError(
+                f"env_id={self.hparams.env_id!r} has action space {action_space}, but DQN needs a Discrete "
+                "action space; use SAC, TD3 or PPO for continuous actions."
+            )
+
+    def build_networks(self, observation_space: spaces.Box, action_space: spaces.Discrete) -> None:
+        self.observation_space, self.action_space = observation_space, action_space
+        self.num_actions = int(action_space.n)
         hp = self.hparams
         outputs_per_action = {"none": 1, "c51": hp.num_atoms, "qr": hp.num_quantiles}[hp.distributional]
         self.q_network = build_network(
-            observation_space, num_actions, hp.network, hp.hidden_sizes,
+            observation_space, self.num_actions, hp.network, hp.hidden_sizes,
             dueling=hp.dueling, noisy_nets=hp.noisy_nets, num_outputs_per_action=outputs_per_action,
         )
         self.target_network = copy.deepcopy(self.q_network).requires_grad_(False)
 
-    def setup(self, stage: str) -> None:
+    def make_replay_buffer(self, rank: int, processes_here: int) -> ReplayBuffer | NStepReplayBuffer:
+        # Frame stacks get the memory-lean FrameReplayBuffer; both kinds check the free RAM first.
         hp = self.hparams
-        rank = self.trainer.global_rank if self._trainer is not None else 0
-        self.eval_env, observation_space, action_space = open_evaluation_env(self)
-        if not isinstance(action_space, spaces.Discrete):
-            raise ConfigurationError(
-                f"env_id={hp.env_id!r} has action space {action_space}, but DQN needs a Discrete "
-                "action space; use PPO for continuous actions."
-            )
-        if self.q_network is None:
-            self.build_networks(observation_space, int(action_space.n))
-        self.action_rng = numpy_stream("action", rank)
-        self.eval_rng = numpy_stream("evaluation")
-        self.noise_generator = torch_stream("noise", rank)
-        if stage == "fit":
-            # Frame stacks get the memory-lean FrameReplayBuffer; both kinds check the free RAM first.
-            processes_here = self.trainer.num_devices if self._trainer is not None else 1
-            self.replay_buffer = make_replay_buffer(
-                self.observation_space, hp.buffer_size, hp.num_envs, processes_here,
-                seed=stream_seed_sequence("replay", rank), n_step=hp.n_step, gamma=hp.gamma,
-            )
-            if hp.n_step > 1 and isinstance(self.replay_buffer, ReplayBuffer):  # frame buffers sum n steps themselves
-                self.replay_buffer = NStepReplayBuffer(self.replay_buffer, hp.n_step, hp.gamma, hp.num_envs)
-            if hp.prioritized_replay:
-                self.replay_buffer = PrioritizedReplayBuffer(
-                    self.replay_buffer, hp.priority_alpha, self.priority_beta(), hp.priority_eps
-                )
-
-    def teardown(self, stage: str) -> None:
-        if self.eval_env is not None:
-            self.eval_env.close()
-            self.eval_env = None
-
-    def configure_callbacks(self) -> list[L.Callback]:
-        reject_trainer_gradient_clipping(self)  # here: Lightning calls this before its own checks
-        return callbacks_not_given(self, self.default_callbacks)
+        buffer = make_replay_buffer(
+            self.observation_space, hp.buffer_size, hp.num_envs, processes_here,
+            seed=stream_seed_sequence("replay", rank), n_step=hp.n_step, gamma=hp.gamma,
+        )
+        if hp.n_step > 1 and isinstance(buffer, ReplayBuffer):  # frame buffers sum n steps themselves
+            buffer = NStepReplayBuffer(buffer, hp.n_step, hp.gamma, hp.num_envs)
+        if hp.prioritized_replay:
+            buffer = PrioritizedReplayBuffer(buffer, hp.priority_alpha, self.priority_beta(), hp.priority_eps)
+        return buffer
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return self.optimizer_factory(self.q_network.parameters(), lr=self.hparams.learning_rate)
@@ -303,6 +241,10 @@ class DQN(L.LightningModule):
             actions = np.where(explore, rng.integers(self.num_actions, size=n), actions)
         return actions
 
+    def exploration_actions(self, obs: np.ndarray, epsilon: float) -> np.ndarray:
+        """The behaviour policy: epsilon-greedy (noisy layers keep their current draw)."""
+        return self.act(obs, epsilon)
+
     def evaluation_actions(self, obs: np.ndarray) -> np.ndarray:
         """The evaluation policy: greedy, or epsilon-greedy with ``eval_epsilon``; noisy layers use their means."""
         with noise_disabled(self.q_network):
@@ -318,17 +260,6 @@ class DQN(L.LightningModule):
         return outputs
 
     # ----------------------------------------------------------------- learning
-    def train_dataloader(self) -> DataLoader:
-        hp = self.hparams
-        env_steps_per_round = hp.train_frequency * hp.num_envs * self.trainer.world_size
-        rounds_per_epoch = max(1, round(hp.eval_interval / env_steps_per_round))
-        # One batch per round: the round's gradient_steps minibatches, sampled in one gather.
-        self.replay_dataset = ReplayDataset(self.replay_buffer, hp.batch_size * hp.gradient_steps, rounds_per_epoch)
-        if self.resume_batch is not None:
-            self.replay_dataset.serve_first(self.resume_batch)
-            self.resume_batch = None
-        return DataLoader(self.replay_dataset, batch_size=None, num_workers=0, pin_memory=self.device.type == "cuda")
-
     def priority_beta(self) -> float:
         """Prioritized replay's importance-sampling exponent: ``priority_beta_start`` -> 1 over the env steps."""
         hp = self.hparams
@@ -417,66 +348,3 @@ class DQN(L.LightningModule):
             self.log("train/loss", loss)
             self.log("train/q_values", torch.cat(q_taken).mean())
         return loss  # the round's mean loss, detached: the gradient steps are taken
-
-    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
-        # Lightning calls this after unscaling mixed-precision gradients, so the norm is the true one.
-        if self.hparams.max_grad_norm is not None:
-            clip_grad_norm(optimizer, self.hparams.max_grad_norm)
-
-    # ----------------------------------------------------------------- evaluation
-    def val_dataloader(self) -> DataLoader:
-        return DataLoader([0], batch_size=None)  # one step; validation_step plays the episodes
-
-    test_dataloader = val_dataloader
-
-    def validation_step(self, batch: Any, batch_idx: int) -> None:
-        if self.trainer.sanity_checking:
-            return  # an untrained agent's score says nothing; skip the sanity-check episodes
-        evaluate_and_log(self, self.evaluation_actions, self.eval_env)
-
-    test_step = validation_step
-
-    # ----------------------------------------------------------------- checkpoints
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        unused = None if self.replay_dataset is None else self.replay_dataset.unused_batch()
-        checkpoint["lit_rl"] = {
-            "algorithm": type(self).__name__,
-            "env_id": self.hparams.env_id,
-            "env_steps": self.env_steps,
-            "epsilon": self.epsilon,
-            "observation_shape": list(self.observation_space.shape),
-            "observation_dtype": str(self.observation_space.dtype),
-            "num_actions": self.num_actions,
-            # Random streams, so that a resumed run explores and samples as if it had never stopped.
-            "action_rng": self.action_rng.bit_generator.state,
-            "eval_rng": self.eval_rng.bit_generator.state,
-            "noise_generator": self.noise_generator.get_state(),
-            "replay_rng": None if self.replay_buffer is None else self.replay_buffer.rng.bit_generator.state,
-            # Lightning draws each batch one round ahead: the resumed run trains on it first.
-            "unused_batch": None if unused is None else {k: v for k, v in unused._asdict().items() if v is not None},
-        }
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        state = checkpoint_record(self, checkpoint)
-        if self.q_network is None:  # load_from_checkpoint: no env was created, rebuild from the record
-            self.build_networks(recorded_observation_space(state), int(state["num_actions"]))
-        self.env_steps = int(state["env_steps"])
-        self.epsilon = float(state["epsilon"])
-        if self._trainer is not None and self.trainer.world_size > 1:
-            # The checkpoint holds rank 0's streams; every rank continues with its own, seeded apart.
-            rank = self.trainer.global_rank
-            self.action_rng = numpy_stream("action", rank, self.env_steps)
-            self.noise_generator = torch_stream("noise", rank, self.env_steps)
-            if self.replay_buffer is not None:
-                fresh = numpy_stream("replay", rank, self.env_steps)
-                self.replay_buffer.rng.bit_generator.state = fresh.bit_generator.state
-            return
-        self.action_rng.bit_generator.state = state["action_rng"]
-        if "eval_rng" in state:  # checkpoints of older lit_rl versions lack the newer streams
-            self.eval_rng.bit_generator.state = state["eval_rng"]
-        if "noise_generator" in state:
-            self.noise_generator.set_state(state["noise_generator"])
-        if self.replay_buffer is not None and state["replay_rng"] is not None:
-            self.replay_buffer.rng.bit_generator.state = state["replay_rng"]
-        if self._trainer is not None and state.get("unused_batch") is not None:
-            self.resume_batch = ReplayBatch(**state["unused_batch"])

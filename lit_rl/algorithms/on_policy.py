@@ -20,6 +20,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 
 from lit_rl.algorithms.common import (
+    action_space_record,
     callbacks_not_given,
     check_losses_finite,
     checkpoint_record,
@@ -28,6 +29,7 @@ from lit_rl.algorithms.common import (
     forward_context,
     open_evaluation_env,
     optimizer_steps_allowed,
+    recorded_action_space,
     recorded_observation_space,
     reject_trainer_gradient_clipping,
 )
@@ -304,7 +306,6 @@ class OnPolicyModule(L.LightningModule):
 
     # ----------------------------------------------------------------- checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        action = self.action_space
         checkpoint["lit_rl"] = {
             "algorithm": type(self).__name__,
             "env_id": self.hparams.env_id,
@@ -312,9 +313,7 @@ class OnPolicyModule(L.LightningModule):
             "next_eval_step": self.next_eval_step,
             "observation_shape": list(self.observation_space.shape),
             "observation_dtype": str(self.observation_space.dtype),
-            "num_actions": int(action.n) if isinstance(action, spaces.Discrete) else None,
-            "action_low": action.low.tolist() if isinstance(action, spaces.Box) else None,
-            "action_high": action.high.tolist() if isinstance(action, spaces.Box) else None,
+            **action_space_record(self.action_space),
             # Random streams, so that a resumed run samples and shuffles as if it had never stopped.
             "sampling_generator": None if self.sampling_generator is None else self.sampling_generator.get_state(),
             "shuffle_generator": None if self.shuffle_generator is None else self.shuffle_generator.get_state(),
@@ -323,13 +322,7 @@ class OnPolicyModule(L.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         state = checkpoint_record(self, checkpoint)
         if self.policy is None:  # load_from_checkpoint: no env was created, rebuild from the record
-            observation_space = recorded_observation_space(state)
-            if state["num_actions"] is not None:
-                action_space = spaces.Discrete(state["num_actions"])
-            else:
-                low, high = (np.array(state[k], dtype=np.float32) for k in ("action_low", "action_high"))
-                action_space = spaces.Box(low, high, dtype=np.float32)
-            self.build_networks(observation_space, action_space)
+            self.build_networks(recorded_observation_space(state), recorded_action_space(state))
         self.env_steps = int(state["env_steps"])
         self.next_eval_step = int(state["next_eval_step"])
         if self.sampling_generator is None:  # load_from_checkpoint: nothing samples yet

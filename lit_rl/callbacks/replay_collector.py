@@ -16,12 +16,13 @@ class ReplayCollector(EnvStepping):
     Before the first gradient step it takes ``learning_starts`` env steps with uniformly random
     actions (in ``on_fit_start``: Lightning fetches the first batch right after that hook). Then,
     after every training batch (one round of the module's gradient steps), it takes
-    ``train_frequency`` vector-env steps with ``pl_module.act(obs, pl_module.epsilon)``. Training
+    ``train_frequency`` vector-env steps with ``pl_module.exploration_actions(obs, pl_module.epsilon)``. Training
     stops once ``total_env_steps`` is reached. Env steps are counted over all sub-environments and
     all ranks, in ``pl_module.env_steps``.
 
     The module provides ``hparams.env_id``, ``hparams.env_kwargs`` (optional),
-    ``replay_buffer`` (with ``add``), ``act(obs, epsilon)``, ``epsilon`` and ``env_steps``.
+    ``replay_buffer`` (with ``add``), ``exploration_actions(obs, epsilon)`` (the behaviour policy's env
+    actions, uniformly random ones with probability ``epsilon``), ``epsilon`` and ``env_steps``.
 
     Args:
         num_envs: sub-environments per process; env ``i`` of rank ``r`` is seeded
@@ -60,7 +61,7 @@ class ReplayCollector(EnvStepping):
 
     def step(self, pl_module: L.LightningModule, epsilon: float) -> None:
         """One vector-env step: act, store the real transitions, record finished episodes."""
-        actions = pl_module.act(self.obs, epsilon)
+        actions = pl_module.exploration_actions(self.obs, epsilon)
         next_obs, rewards, terminated, truncated, info = self.env.step(actions)
         pl_module.replay_buffer.add(
             self.obs, actions, rewards, next_obs, terminated, truncated, valid=~self.resetting
