@@ -1,6 +1,6 @@
 """lit_rl: PyTorch Lightning modules for deep reinforcement learning."""
 
-from lit_rl.algorithms import A2C, DQN, PPO, Reinforce
+from lit_rl.algorithms import A2C, DQN, PPO, SAC, TD3, Reinforce
 from lit_rl.callbacks import (
     CpuThreads,
     EpsilonDecay,
@@ -40,7 +40,9 @@ __all__ = [
     "RolloutBuffer",
     "RolloutCollector",
     "RolloutDataset",
+    "SAC",
     "SumTree",
+    "TD3",
     "TargetNetworkUpdate",
     "cpu_precision",
 ]

@@ -191,7 +191,7 @@ class DQN(OffPolicyModule):
         self.target_network: nn.Module | None = None
 
     # ----------------------------------------------------------------- construction
-    def check_action_space(self, action_space: spaces.Space) -> None:
+    def check_spaces(self, observation_space: spaces.Space, action_space: spaces.Space) -> None:
         if not isinstance(action_space, spaces.Discrete):
             raise ConfigurationError(
                 f"env_id={self.hparams.env_id!r} has action space {action_space}, but DQN needs a Discrete "

@@ -2,7 +2,7 @@
 
 Each algorithm is a LightningModule that subclasses ``OffPolicyModule`` once. Its ``__init__`` calls
 ``self.save_hyperparameters(ignore=["optimizer"])`` and then ``self.init_off_policy(...)``; it implements
-``check_action_space``, ``build_networks``, ``exploration_actions``, ``evaluation_actions`` and
+``check_spaces``, ``build_networks``, ``exploration_actions``, ``evaluation_actions`` and
 ``training_step``, and may override ``make_replay_buffer``.
 """
 
@@ -101,8 +101,8 @@ class OffPolicyModule(L.LightningModule):
         self.noise_generator = torch_stream("noise")
 
     # ----------------------------------------------------------------- the subclass's part
-    def check_action_space(self, action_space: spaces.Space) -> None:
-        """Raise a ``ConfigurationError`` naming the env if the algorithm cannot act in ``action_space``."""
+    def check_spaces(self, observation_space: spaces.Space, action_space: spaces.Space) -> None:
+        """Raise a ``ConfigurationError`` naming the env if the algorithm cannot learn in these spaces."""
         raise NotImplementedError
 
     def build_networks(self, observation_space: spaces.Space, action_space: spaces.Space) -> None:
@@ -129,7 +129,7 @@ class OffPolicyModule(L.LightningModule):
     def setup(self, stage: str) -> None:
         rank = self.trainer.global_rank if self._trainer is not None else 0
         self.eval_env, observation_space, action_space = open_evaluation_env(self)
-        self.check_action_space(action_space)
+        self.check_spaces(observation_space, action_space)
         if self.observation_space is None:
             self.build_networks(observation_space, action_space)
         self.seed_streams(rank)
