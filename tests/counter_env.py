@@ -39,3 +39,20 @@ class CounterEnv(gym.Env):
 
 
 gym.register("LitRLTests/Counter-v0", entry_point=CounterEnv)
+
+
+class UnboundedActionEnv(gym.Env):
+    """A one-step env whose continuous action has infinite bounds (SAC and TD3 must refuse it)."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, shape=(3,), dtype=np.float32)
+    action_space = gym.spaces.Box(-np.inf, np.inf, shape=(2,), dtype=np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(3, dtype=np.float32), {}
+
+    def step(self, action):
+        return np.zeros(3, dtype=np.float32), 0.0, True, False, {}
+
+
+gym.register("LitRLTests/UnboundedActions-v0", entry_point=UnboundedActionEnv)

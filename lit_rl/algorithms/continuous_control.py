@@ -11,6 +11,7 @@ from gymnasium import spaces
 from lightning.pytorch.strategies import DDPStrategy
 from torch import Tensor, nn
 
+from lit_rl.algorithms.common import check_losses_finite
 from lit_rl.checks import ConfigurationError
 from lit_rl.networks import is_image_space
 
@@ -99,3 +100,24 @@ def let_ddp_skip_unused_parameters(module: L.LightningModule) -> None:
 def critic_loss(q_values: Tensor, targets: Tensor) -> Tensor:
     """The critics' summed mean squared TD errors: ``q_values`` is ``[num_critics, B]``, ``targets`` ``[B]``."""
     return (q_values.float() - targets).pow(2).mean(dim=1).sum()
+
+
+def finish_round(
+    module: L.LightningModule, critic_losses: list[Tensor], actor_losses: list[Tensor], q_values: list[Tensor]
+) -> Tensor:
+    """End one round of SAC's or TD3's gradient steps: count it trained on, stop on a non-finite loss, log.
+
+    Returns the round's mean critic loss, detached (the gradient steps are taken).
+    """
+    if module.replay_dataset is not None:
+        module.replay_dataset.mark_trained()
+    advice = "Try a lower learning_rate or gradient clipping (--model.max_grad_norm)."
+    first_step = module.gradient_updates - len(critic_losses)
+    check_losses_finite(module, torch.stack(critic_losses + actor_losses), first_step, advice)
+    critic_loss_mean = torch.stack(critic_losses).mean()
+    if module.trainer._logger_connector.should_update_logs:
+        module.log("train/critic_loss", critic_loss_mean)
+        module.log("train/q_values", torch.stack(q_values).mean())
+        if actor_losses:  # with policy_frequency > 1 a round may have no actor step
+            module.log("train/actor_loss", torch.stack(actor_losses).mean())
+    return critic_loss_mean

@@ -334,6 +334,7 @@ class DQN(OffPolicyModule):
             optimizer.zero_grad(set_to_none=True)
             self.manual_backward(loss)
             optimizer.step()  # clips in on_before_optimizer_step; counts trainer.global_step
+            self.gradient_updates += 1
             if minibatch.indices is not None:
                 self.replay_buffer.update_priorities(minibatch.indices, priorities)
             losses.append(loss.detach())

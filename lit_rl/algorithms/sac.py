@@ -12,11 +12,12 @@ from gymnasium import spaces
 from lightning.pytorch.cli import OptimizerCallable
 from torch import Tensor, nn
 
-from lit_rl.algorithms.common import check_losses_finite, forward_context
+from lit_rl.algorithms.common import forward_context
 from lit_rl.algorithms.continuous_control import (
     ActionScaling,
     check_bounded_box_actions,
     critic_loss,
+    finish_round,
     let_ddp_skip_unused_parameters,
     with_random_actions,
 )
@@ -189,19 +190,22 @@ class SAC(OffPolicyModule):
         return self.act(obs)
 
     # ----------------------------------------------------------------- learning
+    def critic_targets(self, batch: ReplayBatch, alpha: Tensor) -> Tensor:
+        """``r + gamma * (1 - terminated) * (min_i Q'_i(s', a') - alpha * log pi(a'|s'))``, ``a' ~ pi(s')``."""
+        with torch.no_grad():
+            next_actions, next_log_probs = self.actor.sample(batch.next_obs, self.noise_generator)
+            next_q = self.target_critics(batch.next_obs, next_actions).min(dim=0).values
+            soft_next_values = next_q - alpha * next_log_probs.float()
+            gamma = self.hparams.gamma
+            return bootstrapped_targets(batch.rewards, batch.terminated, soft_next_values, gamma, batch.n_steps)
+
     def training_step(self, batch: ReplayBatch, batch_idx: int) -> Tensor:
         hp = self.hparams
         actor_optimizer, critic_optimizer, *alpha_optimizer = self.optimizers()
-        critic_losses, actor_losses, log_probs_seen, q_values = [], [], [], []
+        critic_losses, actor_losses, q_values, entropies = [], [], [], []
         for minibatch in batch.split(hp.gradient_steps):
             alpha = self.log_alpha.detach().exp()
-            with torch.no_grad():
-                next_actions, next_log_probs = self.actor.sample(minibatch.next_obs, self.noise_generator)
-                next_q = self.target_critics(minibatch.next_obs, next_actions).min(dim=0).values
-                soft_next_values = next_q - alpha * next_log_probs.float()
-                targets = bootstrapped_targets(
-                    minibatch.rewards, minibatch.terminated, soft_next_values, hp.gamma, minibatch.n_steps
-                )
+            targets = self.critic_targets(minibatch, alpha)
             q = self.critics(minibatch.obs, self.action_scaling.to_unit(minibatch.actions))
             loss = critic_loss(q, targets)
             critic_optimizer.zero_grad(set_to_none=True)
@@ -219,7 +223,7 @@ class SAC(OffPolicyModule):
                 self.manual_backward(actor_loss)  # also fills the critics' gradients, cleared before their next step
                 actor_optimizer.step()
                 actor_losses.append(actor_loss.detach())
-                log_probs_seen.append(log_probs.detach().float().mean())
+                entropies.append(-log_probs.detach().float().mean())
                 if self.learn_alpha:
                     alpha_loss = entropy_temperature_loss(self.log_alpha, log_probs, self.target_entropy)
                     alpha_optimizer[0].zero_grad(set_to_none=True)
@@ -227,16 +231,8 @@ class SAC(OffPolicyModule):
                     alpha_optimizer[0].step()
             if self.gradient_updates % hp.target_network_frequency == 0:
                 polyak_update(self.critics, self.target_critics, hp.tau)
-        losses = torch.stack(critic_losses + actor_losses)
-        if self.replay_dataset is not None:
-            self.replay_dataset.mark_trained()
-        advice = "Try a lower learning_rate or gradient clipping (--model.max_grad_norm)."
-        check_losses_finite(self, losses, self.gradient_updates - len(critic_losses), advice)
         if self.trainer._logger_connector.should_update_logs:
-            self.log("train/critic_loss", torch.stack(critic_losses).mean())
-            self.log("train/q_values", torch.stack(q_values).mean())
             self.log("train/alpha", self.log_alpha.detach().exp())
-            if actor_losses:
-                self.log("train/actor_loss", torch.stack(actor_losses).mean())
-                self.log("train/entropy", -torch.stack(log_probs_seen).mean())
-        return torch.stack(critic_losses).mean()
+            if entropies:
+                self.log("train/entropy", torch.stack(entropies).mean())
+        return finish_round(self, critic_losses, actor_losses, q_values)

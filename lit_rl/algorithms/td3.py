@@ -12,11 +12,12 @@ from gymnasium import spaces
 from lightning.pytorch.cli import OptimizerCallable
 from torch import Tensor
 
-from lit_rl.algorithms.common import check_losses_finite, forward_context
+from lit_rl.algorithms.common import forward_context
 from lit_rl.algorithms.continuous_control import (
     ActionScaling,
     check_bounded_box_actions,
     critic_loss,
+    finish_round,
     let_ddp_skip_unused_parameters,
     with_random_actions,
 )
@@ -167,22 +168,23 @@ class TD3(OffPolicyModule):
         return self.act(obs)
 
     # ----------------------------------------------------------------- learning
+    def critic_targets(self, batch: ReplayBatch) -> Tensor:
+        """``r + gamma * (1 - terminated) * min_i Q'_i(s', a')`` at the smoothed target action ``a'``."""
+        hp = self.hparams
+        with torch.no_grad():
+            next_actions = smoothed_target_actions(
+                self.target_actor(batch.next_obs).float(), hp.target_policy_noise, hp.target_noise_clip,
+                self.noise_generator,
+            )
+            next_q = self.target_critics(batch.next_obs, next_actions).min(dim=0).values
+            return bootstrapped_targets(batch.rewards, batch.terminated, next_q, hp.gamma, batch.n_steps)
+
     def training_step(self, batch: ReplayBatch, batch_idx: int) -> Tensor:
         hp = self.hparams
         actor_optimizer, critic_optimizer = self.optimizers()
         critic_losses, actor_losses, q_values = [], [], []
         for minibatch in batch.split(hp.gradient_steps):
-            with torch.no_grad():
-                next_actions = smoothed_target_actions(
-                    self.target_actor(minibatch.next_obs).float(),
-                    hp.target_policy_noise,
-                    hp.target_noise_clip,
-                    self.noise_generator,
-                )
-                next_q = self.target_critics(minibatch.next_obs, next_actions).min(dim=0).values
-                targets = bootstrapped_targets(
-                    minibatch.rewards, minibatch.terminated, next_q, hp.gamma, minibatch.n_steps
-                )
+            targets = self.critic_targets(minibatch)
             q = self.critics(minibatch.obs, self.action_scaling.to_unit(minibatch.actions))
             loss = critic_loss(q, targets)
             critic_optimizer.zero_grad(set_to_none=True)
@@ -193,22 +195,11 @@ class TD3(OffPolicyModule):
             q_values.append(q.detach().mean())
 
             if self.gradient_updates % hp.policy_frequency == 0:  # the delayed updates
-                actor_loss = -self.critics(minibatch.obs, self.actor(minibatch.obs))[0].mean()
+                actor_loss = -self.critics.first(minibatch.obs, self.actor(minibatch.obs)).mean()
                 actor_optimizer.zero_grad(set_to_none=True)
                 self.manual_backward(actor_loss)  # also fills the critics' gradients, cleared before their next step
                 actor_optimizer.step()
                 actor_losses.append(actor_loss.detach())
                 polyak_update(self.actor, self.target_actor, hp.tau)
                 polyak_update(self.critics, self.target_critics, hp.tau)
-        if self.replay_dataset is not None:
-            self.replay_dataset.mark_trained()
-        advice = "Try a lower learning_rate or gradient clipping (--model.max_grad_norm)."
-        check_losses_finite(
-            self, torch.stack(critic_losses + actor_losses), self.gradient_updates - len(critic_losses), advice
-        )
-        if self.trainer._logger_connector.should_update_logs:
-            self.log("train/critic_loss", torch.stack(critic_losses).mean())
-            self.log("train/q_values", torch.stack(q_values).mean())
-            if actor_losses:
-                self.log("train/actor_loss", torch.stack(actor_losses).mean())
-        return torch.stack(critic_losses).mean()
+        return finish_round(self, critic_losses, actor_losses, q_values)

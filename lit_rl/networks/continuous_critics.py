@@ -30,5 +30,13 @@ class ContinuousCritics(nn.Module):
 
     def forward(self, obs: Tensor, actions: Tensor) -> Tensor:
         """``[num_critics, B]`` Q-values, in float32, of actions scaled to ``[-1, 1]``."""
-        x = torch.cat([obs.flatten(1).to(torch.float32), actions.to(torch.float32)], dim=1)
+        x = critic_input(obs, actions)
         return torch.stack([critic(x).squeeze(1) for critic in self.critics])
+
+    def first(self, obs: Tensor, actions: Tensor) -> Tensor:
+        """``[B]`` Q-values of the first critic alone: TD3's actor ascends it (the others need no forward pass)."""
+        return self.critics[0](critic_input(obs, actions)).squeeze(1)
+
+
+def critic_input(obs: Tensor, actions: Tensor) -> Tensor:
+    return torch.cat([obs.flatten(1).to(torch.float32), actions.to(torch.float32)], dim=1)
