@@ -14,6 +14,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 
 import lit_rl
 from lit_rl.algorithms.continuous_control import ActionScaling, with_random_actions
+from lit_rl.networks.continuous_critics import ContinuousCritics
 
 TINY = dict(hidden_sizes=[16], batch_size=16, learning_starts=64, eval_episodes=2, eval_interval=10**6)
 ALGORITHMS = [lit_rl.SAC, lit_rl.TD3]
@@ -173,3 +174,16 @@ def test_mujoco_halfcheetah_trains_and_evaluates(algorithm):
     assert module.env_steps == 300 and module.gradient_updates == 300 - TINY["learning_starts"]
     assert module.action_space.shape == (6,)
     assert np.isfinite(float(trainer.callback_metrics["eval/episodic_return"]))
+
+
+@pytest.mark.parametrize("first_only", [False, True])
+def test_the_actor_loss_sees_the_critics_as_fixed(first_only):
+    critics = ContinuousCritics(3, 2, hidden_sizes=[8], num_critics=2)
+    obs, actions = torch.randn(5, 3), torch.randn(5, 2, requires_grad=True)
+    fixed = critics.as_fixed(obs, actions, first_only=first_only)
+    full = critics(obs, actions)[:1] if first_only else critics(obs, actions)
+    torch.testing.assert_close(fixed, full)
+    (action_grad,) = torch.autograd.grad(full.sum(), actions)
+    fixed.sum().backward()
+    torch.testing.assert_close(actions.grad, action_grad)  # the same gradient reaches the actions
+    assert all(p.grad is None for p in critics.parameters())  # and none reaches the critics' weights

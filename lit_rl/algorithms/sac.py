@@ -217,10 +217,10 @@ class SAC(OffPolicyModule):
 
             if self.gradient_updates % hp.policy_frequency == 0:
                 actions, log_probs = self.actor.sample(minibatch.obs, self.noise_generator)
-                q_policy = self.critics(minibatch.obs, actions).min(dim=0).values
+                q_policy = self.critics.as_fixed(minibatch.obs, actions).min(dim=0).values
                 actor_loss = (alpha * log_probs.float() - q_policy).mean()
                 actor_optimizer.zero_grad(set_to_none=True)
-                self.manual_backward(actor_loss)  # also fills the critics' gradients, cleared before their next step
+                self.manual_backward(actor_loss)
                 actor_optimizer.step()
                 actor_losses.append(actor_loss.detach())
                 entropies.append(-log_probs.detach().float().mean())

@@ -195,9 +195,9 @@ class TD3(OffPolicyModule):
             q_values.append(q.detach().mean())
 
             if self.gradient_updates % hp.policy_frequency == 0:  # the delayed updates
-                actor_loss = -self.critics.first(minibatch.obs, self.actor(minibatch.obs)).mean()
+                actor_loss = -self.critics.as_fixed(minibatch.obs, self.actor(minibatch.obs), first_only=True).mean()
                 actor_optimizer.zero_grad(set_to_none=True)
-                self.manual_backward(actor_loss)  # also fills the critics' gradients, cleared before their next step
+                self.manual_backward(actor_loss)
                 actor_optimizer.step()
                 actor_losses.append(actor_loss.detach())
                 polyak_update(self.actor, self.target_actor, hp.tau)

@@ -33,10 +33,21 @@ class ContinuousCritics(nn.Module):
         x = critic_input(obs, actions)
         return torch.stack([critic(x).squeeze(1) for critic in self.critics])
 
-    def first(self, obs: Tensor, actions: Tensor) -> Tensor:
-        """``[B]`` Q-values of the first critic alone: TD3's actor ascends it (the others need no forward pass)."""
-        return self.critics[0](critic_input(obs, actions)).squeeze(1)
+    def as_fixed(self, obs: Tensor, actions: Tensor, first_only: bool = False) -> Tensor:
+        """The Q-values of :meth:`forward` (``first_only``: ``[1, B]``, the first critic's) as a function of the
+        actions alone: the actor's loss backpropagates through the critics to the actions but computes no
+        gradient for the critics' weights (about a third of that backward pass), which the actor never steps.
+        """
+        critics = self.critics[:1] if first_only else self.critics
+        x = critic_input(obs, actions)
+        return torch.stack([fixed_call(critic, x).squeeze(1) for critic in critics])
 
 
 def critic_input(obs: Tensor, actions: Tensor) -> Tensor:
     return torch.cat([obs.flatten(1).to(torch.float32), actions.to(torch.float32)], dim=1)
+
+
+def fixed_call(module: nn.Module, x: Tensor) -> Tensor:
+    """``module(x)`` with its parameters detached: gradients reach ``x``, never the parameters."""
+    parameters = {name: parameter.detach() for name, parameter in module.named_parameters()}
+    return torch.func.functional_call(module, parameters, (x,))
