@@ -58,6 +58,17 @@ def test_fit_then_validate_a_checkpoint_from_the_command_line(tmp_path):
     assert list(tmp_path.rglob("events.out.tfevents.*")), "no TensorBoard log was written"
 
 
+def test_dqn_acrobot_config_fits_a_few_hundred_env_steps(tmp_path):
+    cli = main([
+        "fit", "--config", str(ROOT / "configs/dqn_acrobot.yaml"), "--trainer.default_root_dir", str(tmp_path),
+        "--trainer.enable_progress_bar", "false", "--trainer.logger", "false", "--model.total_env_steps", "400",
+        "--model.eval_interval", "200", "--model.eval_episodes", "2",
+    ])  # fmt: skip
+    assert cli.model.hparams.env_id == "Acrobot-v1"
+    assert cli.model.env_steps >= 400 and cli.trainer.global_step > 0
+    assert -500 <= cli.trainer.callback_metrics["eval/episodic_return"] <= 0
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
