@@ -70,6 +70,9 @@ LEARNING_STARTS = 5_000
 CONFIG_FILES = {algo: CONFIGS / f"{algo}_pong.yaml" for algo in ("dqn", "ppo")}  # snapshots once main() runs
 # Features that do I/O outside the timed loop: off in both frameworks (SB3 has neither).
 NO_IO = {"record_video": False, "save_replay_buffer": False}
+# What lit_rl_matched changes to run SB3's algorithm: SB3's DQN has no Double-DQN target (one forward pass
+# fewer per gradient step). PPO is the same algorithm in both.
+MATCHED_TO_SB3: dict[str, dict[str, Any]] = {"dqn": {"double_dqn": False}, "ppo": {}}
 
 
 def model_args(algo: str) -> dict[str, Any]:
@@ -103,7 +106,7 @@ class TrainingClock(L.Callback):
         self.gradient_steps = trainer.global_step - self.start[2]
 
 
-def run_lit_rl(algo: str, seed: int, args: argparse.Namespace, root: str) -> dict[str, Any]:
+def run_lit_rl(algo: str, seed: int, args: argparse.Namespace, root: str, matched: bool = False) -> dict[str, Any]:
     a = model_args(algo)
     if algo == "dqn":
         overrides = {"buffer_size": BUFFER_SIZE, "learning_starts": LEARNING_STARTS,
@@ -114,6 +117,8 @@ def run_lit_rl(algo: str, seed: int, args: argparse.Namespace, root: str) -> dic
         overrides = {"total_env_steps": (args.ppo_warmup_rollouts + args.ppo_rollouts) * rollout}
         warmup_epochs = args.ppo_warmup_rollouts
     overrides.update({name: value for name, value in NO_IO.items() if name in a})
+    if matched:
+        overrides.update(MATCHED_TO_SB3[algo])
     cli = lit_rl_cli(CONFIG_FILES[algo], seed, root, overrides, "--trainer.limit_val_batches", "0")
     cli.trainer.callbacks.insert(0, clock := TrainingClock(warmup_epochs))
     cli.trainer.fit(cli.model)
@@ -209,8 +214,9 @@ def run_sb3(algo: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
-RUN_SPECS_HELP = """runs as FRAMEWORK[:THREADS]: FRAMEWORK is lit_rl (this tree), baseline (the tree given by
---baseline, e.g. a git worktree of an older commit) or sb3; THREADS is 1 (OMP_NUM_THREADS=1 and one torch
+RUN_SPECS_HELP = """runs as FRAMEWORK[:THREADS]: FRAMEWORK is lit_rl (this tree), lit_rl_matched (this tree
+running SB3's algorithm: DQN without the Double-DQN target), baseline (the tree given by --baseline, e.g. a
+git worktree of an older commit) or sb3; THREADS is 1 (OMP_NUM_THREADS=1 and one torch
 thread) or default (nothing set: torch's default, and this tree's lit_rl chooses its own)"""
 
 
@@ -230,7 +236,7 @@ def run_child(spec: dict[str, Any]) -> dict[str, Any]:
         if spec["framework"] == "sb3":
             result = run_sb3(spec["algo"], spec["seed"], args)
         else:
-            result = run_lit_rl(spec["algo"], spec["seed"], args, root)
+            result = run_lit_rl(spec["algo"], spec["seed"], args, root, matched=spec["framework"] == "lit_rl_matched")
     return {**result, "torch_threads": torch.get_num_threads()}
 
 
@@ -276,13 +282,13 @@ def main_benchmark() -> None:
         return
     runs = [(spec.partition(":")[0], spec.partition(":")[2] or "default") for spec in args.runs]
     for framework, threads in runs:
-        if framework not in ("lit_rl", "baseline", "sb3") or threads not in ("1", "default"):
+        if framework not in FRAMEWORK_NAMES or threads not in ("1", "default"):
             raise SystemExit(f"--runs {framework}:{threads} is invalid: {RUN_SPECS_HELP}")
         if framework == "baseline" and args.baseline is None:
             raise SystemExit("--runs baseline needs --baseline PATH (e.g. git worktree add /tmp/base 36c5ed6)")
     # Configs are read once, at the start (the working tree is shared): each tree's own.
     config_folder = Path(tempfile.mkdtemp(prefix="lit_rl_bench_configs_"))
-    trees = {"lit_rl": ROOT, "sb3": ROOT, **({"baseline": args.baseline.resolve()} if args.baseline else {})}
+    trees = {"lit_rl": ROOT, "lit_rl_matched": ROOT, "sb3": ROOT, **({"baseline": args.baseline.resolve()} if args.baseline else {})}
     configs = {}
     for framework, tree in trees.items():
         (config_folder / framework).mkdir()
@@ -321,7 +327,12 @@ def main_benchmark() -> None:
     print(table(payload))
 
 
-FRAMEWORK_NAMES = {"lit_rl": "lit_rl (this commit)", "baseline": "lit_rl (baseline commit)", "sb3": "SB3"}
+FRAMEWORK_NAMES = {
+    "lit_rl": "lit_rl (this commit)",
+    "lit_rl_matched": "lit_rl (this commit), SB3's algorithm",
+    "baseline": "lit_rl (baseline commit)",
+    "sb3": "SB3",
+}
 
 
 def table(payload: dict[str, Any]) -> str:
@@ -339,22 +350,31 @@ def table(payload: dict[str, Any]) -> str:
         "configs' auto_cpu_precision, bf16 on CPUs with native bf16). CPU seconds count all threads of the "
         f"process.{baseline}",
         "",
-        "| algorithm | run | threads | env-steps/s (wall) | this commit / run (wall) | env-steps per CPU-second |",
-        "|---|---|---|---|---|---|",
+        "| algorithm | run | threads | env-steps/s (wall) | this commit / run (wall) "
+        "| this commit with SB3's algorithm / run (wall) | env-steps per CPU-second |",
+        "|---|---|---|---|---|---|---|",
     ]
+
+    def label(run: dict[str, Any]) -> tuple[str, str]:
+        return run["framework"], run.get("threads", "1")  # runs before --runs existed had one thread
+
+    def ratio_to(numerators: list[dict[str, Any]], rows: list[dict[str, Any]]) -> str:
+        """Median (min-max) over seeds of numerator env-steps/s over the row's (each run is seed-paired)."""
+        pairs = [(n, r) for r in rows for n in numerators if n["seed"] == r["seed"]]
+        if not pairs:
+            return "—"
+        return spread([n["env_steps_per_sec"] / r["env_steps_per_sec"] for n, r in pairs], "{:.2f}") + "×"
+
     for algo in algos:
         ours = [r for r in runs if r["algo"] == algo and r["framework"] == "lit_rl"]
-        def label(run: dict[str, Any]) -> tuple[str, str]:
-            return run["framework"], run.get("threads", "1")  # runs before --runs existed had one thread
-
+        matched = [r for r in runs if r["algo"] == algo and r["framework"] == "lit_rl_matched"]
         for framework, threads in dict.fromkeys(label(r) for r in runs if r["algo"] == algo):
             rows = [r for r in runs if r["algo"] == algo and label(r) == (framework, threads)]
-            pairs = [(o, r) for r in rows for o in ours if o["seed"] == r["seed"]]
-            ratios = [o["env_steps_per_sec"] / r["env_steps_per_sec"] for o, r in pairs]
-            ratio = "—" if framework == "lit_rl" or not pairs else spread(ratios, "{:.2f}") + "×"
+            ratio = "—" if framework == "lit_rl" else ratio_to(ours, rows)
+            matched_ratio = ratio_to(matched, rows) if framework == "sb3" else "—"
             used = "/".join(map(str, sorted({r.get("torch_threads", 1) for r in rows})))
             lines.append(f"| {algo.upper()} | {FRAMEWORK_NAMES[framework]} | {threads} ({used} torch) "
-                         f"| {spread([r['env_steps_per_sec'] for r in rows])} | {ratio} "
+                         f"| {spread([r['env_steps_per_sec'] for r in rows])} | {ratio} | {matched_ratio} "
                          f"| {spread([r['env_steps_per_cpu_sec'] for r in rows])} |")  # fmt: skip
     lines += ["", machine_line(payload["machine"]) + f", ale-py {payload['machine']['ale_py']}"]
     return "\n".join(lines)
