@@ -403,9 +403,10 @@ def speed_ratios(runs: list[dict[str, Any]], algo: str, framework: str, rows: li
 
 def table(payload: dict[str, Any]) -> str:
     runs, threshold = payload["runs"], payload["threshold"]
+    seeds = sorted({r["seed"] for r in runs})  # merged reports: the runs', not the first file's list
     final_steps = sorted({r["final_env_steps"] for r in runs})
     lines = [
-        f"{payload['env_id']}, {len(payload['seeds'])} seeds ({', '.join(map(str, payload['seeds']))}); "
+        f"{payload['env_id']}, {len(seeds)} seeds ({', '.join(map(str, seeds))}); "
         f"deterministic evaluation ({payload['eval_episodes']} episodes) every {payload['eval_interval']:,} env "
         f"steps after learning_starts and at the end ({', '.join(f'{s:,}' for s in final_steps)} env steps); "
         "wall-clock excludes evaluation for both frameworks. Cells: median (min–max) over seeds"
