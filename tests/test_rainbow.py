@@ -1,5 +1,7 @@
 """The Rainbow components as DQN hyperparameters: each alone and all together train from a plain Trainer."""
 
+import warnings
+
 import lightning as L
 import numpy as np
 import pytest
@@ -93,3 +95,13 @@ def test_bad_distributional_settings_stop_before_training():
         lit_rl.DQN(**TINY, distributional="c51", num_atoms=1)
     with pytest.raises(ValueError, match="v_min"):
         lit_rl.DQN(**TINY, distributional="c51", v_min=1.0, v_max=-1.0)
+
+
+def test_noisy_nets_with_an_explicit_epsilon_say_that_both_explore():
+    with pytest.warns(UserWarning, match=r"noisy_nets=True with start_e=1.0, end_e=0.05: epsilon-greedy explores"):
+        module = lit_rl.DQN(**{**TINY, "noisy_nets": True, "start_e": 1.0, "end_e": 0.05})
+    assert module.epsilon == 1.0  # the explicit schedule is kept
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert lit_rl.DQN(**{**TINY, "noisy_nets": True}).epsilon == 0.0  # unset: the noise alone explores
+        lit_rl.DQN(**{**TINY, "noisy_nets": True, "start_e": 0.0, "end_e": 0.0})

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from gymnasium import spaces
 from lightning.pytorch.cli import OptimizerCallable
+from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
 
 from lit_rl.algorithms.common import (
@@ -172,6 +173,12 @@ class DQN(OffPolicyModule):
         check_positive("priority_eps", priority_eps)
         check_unit_interval("eval_epsilon", eval_epsilon)
         self.save_hyperparameters(ignore=["optimizer"])
+        if noisy_nets and max(start_e or 0.0, end_e or 0.0) > 0.0:
+            rank_zero_warn(
+                f"noisy_nets=True with start_e={start_e}, end_e={end_e}: epsilon-greedy explores on top of the noisy "
+                "layers. Rainbow explores by the noise alone: leave start_e and end_e unset (0 with noisy nets) or "
+                "set them to 0."
+            )
         if start_e is None:
             start_e = 0.0 if noisy_nets else 1.0
         if end_e is None:
