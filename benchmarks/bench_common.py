@@ -19,6 +19,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
 RESULTS = ROOT / "benchmarks" / "results"
+# What lit_rl changes in a config to run SB3's algorithm: SB3's DQN has no Double-DQN target (one forward pass
+# fewer per gradient step); PPO is the same algorithm in both.
+MATCHED_TO_SB3: dict[str, dict[str, Any]] = {"dqn": {"double_dqn": False}, "ppo": {}}
 
 
 def set_torch_threads(threads: int | None) -> None:

@@ -42,6 +42,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_common import (  # noqa: E402
     CONFIGS,
+    MATCHED_TO_SB3,
     RESULTS,
     EvalClock,
     lit_rl_cli,
@@ -63,8 +64,6 @@ SOLVED = 475.0
 EVAL_SEED_OFFSET = 1_000_000  # lit_rl's: evaluation episodes are seeded run_seed + 1,000,000
 CONFIG_FILES = {"dqn": CONFIGS / "dqn_cartpole.yaml", "ppo": CONFIGS / "ppo_cartpole.yaml"}
 OVERRIDES: dict[str, Any] = {}  # --total-env-steps (a quick smoke run); applied to both frameworks
-# What lit_rl changes in a config to run SB3's algorithm: SB3's DQN has no Double-DQN target.
-MATCHED_TO_SB3: dict[str, dict[str, Any]] = {"dqn": {"double_dqn": False}, "ppo": {}}
 FRAMEWORKS = {
     "lit_rl": "lit_rl",  # the config with MATCHED_TO_SB3: the speed comparison
     "sb3": "SB3",

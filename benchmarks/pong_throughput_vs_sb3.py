@@ -49,6 +49,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_common import (  # noqa: E402
     CONFIGS,
+    MATCHED_TO_SB3,
     RESULTS,
     ROOT,
     lit_rl_cli,
@@ -70,9 +71,6 @@ LEARNING_STARTS = 5_000
 CONFIG_FILES = {algo: CONFIGS / f"{algo}_pong.yaml" for algo in ("dqn", "ppo")}  # snapshots once main() runs
 # Features that do I/O outside the timed loop: off in both frameworks (SB3 has neither).
 NO_IO = {"record_video": False, "save_replay_buffer": False}
-# What lit_rl_matched changes to run SB3's algorithm: SB3's DQN has no Double-DQN target (one forward pass
-# fewer per gradient step). PPO is the same algorithm in both.
-MATCHED_TO_SB3: dict[str, dict[str, Any]] = {"dqn": {"double_dqn": False}, "ppo": {}}
 
 
 def model_args(algo: str) -> dict[str, Any]:
@@ -288,7 +286,9 @@ def main_benchmark() -> None:
             raise SystemExit("--runs baseline needs --baseline PATH (e.g. git worktree add /tmp/base 36c5ed6)")
     # Configs are read once, at the start (the working tree is shared): each tree's own.
     config_folder = Path(tempfile.mkdtemp(prefix="lit_rl_bench_configs_"))
-    trees = {"lit_rl": ROOT, "lit_rl_matched": ROOT, "sb3": ROOT, **({"baseline": args.baseline.resolve()} if args.baseline else {})}
+    trees = {"lit_rl": ROOT, "lit_rl_matched": ROOT, "sb3": ROOT}
+    if args.baseline:
+        trees["baseline"] = args.baseline.resolve()
     configs = {}
     for framework, tree in trees.items():
         (config_folder / framework).mkdir()
