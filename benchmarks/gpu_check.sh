@@ -5,15 +5,17 @@
 # There:        device run, carry [".whl"], command "bash benchmarks/gpu_check.sh", timeout_s 600
 # Anywhere:     GPU_CHECK_SECONDS=300 bash benchmarks/gpu_check.sh   (default 500; OUT defaults to ./gpu_check_out)
 # Dry run on a CPU machine (checks the script, not CUDA): GPU_CHECK_ACCELERATOR=cpu bash benchmarks/gpu_check.sh
-# Only some parts: GPU_CHECK_PARTS="pong" bash benchmarks/gpu_check.sh    (default "tests paths pong"; Pong
+# Only some parts: GPU_CHECK_PARTS="pong" bash benchmarks/gpu_check.sh    (default "tests paths overlap pong"; Pong
 # then trains for nearly all of the budget, which the 20-in-10-minutes goal needs)
 #
 # 1. the test suite on CUDA (Lightning's accelerator "auto" picks the GPU);
 # 2. the CUDA paths: DQN and PPO on CartPole with 16-mixed and bf16-mixed, pinned replay batches, and a
 #    one-GPU ddp run (NCCL);
-# 3. PPO on Pong with settings for 16 cores (32 envs) for the time left: env steps/s, the curve, and the
+# 3. PPO Pong's env steps/s with 32 envs, collected synchronously and with overlap_env_steps (the policy
+#    acts on the GPU for one half of the envs while the other half emulates), ~1.5 minutes;
+# 4. PPO on Pong with settings for 16 cores (32 envs) for the time left: env steps/s, the curve, and the
 #    env steps and minutes to a training return of 0/+18 and a greedy evaluation of 0/18/20.
-# Everything lands in $OUT (at most 8 files): env.txt, pytest.log, cuda_paths.log, ppo_pong_gpu.log and
+# Everything lands in $OUT (at most 8 files): env.txt, pytest.log, cuda_paths.log, overlap.log, ppo_pong_gpu.log and
 # benchmarks/learning_curve.py's ppo_pong_gpu.{csv,png,json}.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +23,7 @@ OUT=${OUT:-$PWD/gpu_check_out}
 mkdir -p "$OUT"
 BUDGET=${GPU_CHECK_SECONDS:-500}
 export ACCELERATOR=${GPU_CHECK_ACCELERATOR:-gpu}
-PARTS=${GPU_CHECK_PARTS:-tests paths pong}
+PARTS=${GPU_CHECK_PARTS:-tests paths overlap pong}
 part() { [[ " $PARTS " == *" $1 "* ]]; }
 START=$(date +%s)
 left() { echo $((BUDGET - ($(date +%s) - START))); }
@@ -83,8 +85,30 @@ EOF
     echo "RESULT pinned replay batches exit $?"
 } > "$OUT/cuda_paths.log" 2>&1 && grep RESULT "$OUT/cuda_paths.log"
 
+part overlap && echo "== 3. PPO Pong env steps/s, 32 envs, synchronous vs overlapped collection ($(left) s left)" && {
+    for overlap in false true; do
+        timeout 100 python3 - "$overlap" <<'EOF'
+# Rollouts 3-12 of PPO Pong timed: with overlap, the GPU acts for one half of the envs while the other emulates.
+import os, sys, time, lightning as L, lit_rl
+overlap = sys.argv[1] == "true"
+class Clock(L.Callback):
+    def on_train_epoch_start(self, trainer, module):
+        if trainer.current_epoch == 2:
+            self.start, self.steps = time.perf_counter(), module.env_steps
+    def on_train_end(self, trainer, module):
+        rate = (module.env_steps - self.steps) / (time.perf_counter() - self.start)
+        print(f"RESULT overlap_env_steps={overlap}: {rate:,.0f} env steps/s (rollouts 3-12, 32 envs x 128 steps)")
+model = lit_rl.PPO(env_id="PongNoFrameskip-v4", env_kwargs={"reward_clipping": True, "episodic_life": True},
+                   num_envs=32, num_steps=128, num_minibatches=4, total_env_steps=12 * 32 * 128,
+                   network="nature_cnn", eval_interval=10**9, overlap_env_steps=overlap)
+L.Trainer(accelerator=os.environ["ACCELERATOR"], devices=1, max_epochs=-1, logger=False, enable_checkpointing=False,
+          enable_progress_bar=False, limit_val_batches=0, callbacks=[Clock()]).fit(model)
+EOF
+    done
+} > "$OUT/overlap.log" 2>&1 && grep RESULT "$OUT/overlap.log"
+
 PONG_SECONDS=$(( $(left) - 25 ))  # the curve and the copy need a few seconds
-part pong && echo "== 3. PPO Pong on the GPU for ${PONG_SECONDS} s"
+part pong && echo "== 4. PPO Pong on the GPU for ${PONG_SECONDS} s"
 if part pong && [ "$PONG_SECONDS" -gt 60 ]; then
     # 16 cores: 32 envs x 128 steps per rollout (4 minibatches of 1,024), the emulators on all cores.
     timeout "$PONG_SECONDS" python3 -m lit_rl fit --config configs/ppo_pong.yaml --trainer.accelerator "$ACCELERATOR" \

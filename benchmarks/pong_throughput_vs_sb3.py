@@ -104,7 +104,15 @@ class TrainingClock(L.Callback):
         self.gradient_steps = trainer.global_step - self.start[2]
 
 
-def run_lit_rl(algo: str, seed: int, args: argparse.Namespace, root: str, matched: bool = False) -> dict[str, Any]:
+# What the lit_rl variants of --runs change in this tree's config.
+VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
+    "lit_rl": {},
+    "lit_rl_matched": MATCHED_TO_SB3,
+    "lit_rl_overlap": {"ppo": {"overlap_env_steps": True}},
+}
+
+
+def run_lit_rl(algo: str, seed: int, args: argparse.Namespace, root: str, variant: str = "lit_rl") -> dict[str, Any]:
     a = model_args(algo)
     if algo == "dqn":
         overrides = {"buffer_size": BUFFER_SIZE, "learning_starts": LEARNING_STARTS,
@@ -115,8 +123,7 @@ def run_lit_rl(algo: str, seed: int, args: argparse.Namespace, root: str, matche
         overrides = {"total_env_steps": (args.ppo_warmup_rollouts + args.ppo_rollouts) * rollout}
         warmup_epochs = args.ppo_warmup_rollouts
     overrides.update({name: value for name, value in NO_IO.items() if name in a})
-    if matched:
-        overrides.update(MATCHED_TO_SB3[algo])
+    overrides.update(VARIANTS.get(variant, {}).get(algo, {}))
     cli = lit_rl_cli(CONFIG_FILES[algo], seed, root, overrides, "--trainer.limit_val_batches", "0")
     cli.trainer.callbacks.insert(0, clock := TrainingClock(warmup_epochs))
     cli.trainer.fit(cli.model)
@@ -213,8 +220,9 @@ def run_sb3(algo: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
 
 
 RUN_SPECS_HELP = """runs as FRAMEWORK[:THREADS]: FRAMEWORK is lit_rl (this tree), lit_rl_matched (this tree
-running SB3's algorithm: DQN without the Double-DQN target), baseline (the tree given by --baseline, e.g. a
-git worktree of an older commit) or sb3; THREADS is 1 (OMP_NUM_THREADS=1 and one torch
+running SB3's algorithm: DQN without the Double-DQN target), lit_rl_overlap (this tree, PPO only, with
+overlap_env_steps: half the envs step while the policy acts for the other half), baseline (the tree given by
+--baseline, e.g. a git worktree of an older commit) or sb3; THREADS is 1 (OMP_NUM_THREADS=1 and one torch
 thread) or default (nothing set: torch's default, and this tree's lit_rl chooses its own)"""
 
 
@@ -234,7 +242,7 @@ def run_child(spec: dict[str, Any]) -> dict[str, Any]:
         if spec["framework"] == "sb3":
             result = run_sb3(spec["algo"], spec["seed"], args)
         else:
-            result = run_lit_rl(spec["algo"], spec["seed"], args, root, matched=spec["framework"] == "lit_rl_matched")
+            result = run_lit_rl(spec["algo"], spec["seed"], args, root, variant=spec["framework"])
     return {**result, "torch_threads": torch.get_num_threads()}
 
 
@@ -282,11 +290,13 @@ def main_benchmark() -> None:
     for framework, threads in runs:
         if framework not in FRAMEWORK_NAMES or threads not in ("1", "default"):
             raise SystemExit(f"--runs {framework}:{threads} is invalid: {RUN_SPECS_HELP}")
+        if framework == "lit_rl_overlap" and "dqn" in args.algos:
+            raise SystemExit("--runs lit_rl_overlap is PPO's option: use it with --algos ppo")
         if framework == "baseline" and args.baseline is None:
             raise SystemExit("--runs baseline needs --baseline PATH (e.g. git worktree add /tmp/base 36c5ed6)")
     # Configs are read once, at the start (the working tree is shared): each tree's own.
     config_folder = Path(tempfile.mkdtemp(prefix="lit_rl_bench_configs_"))
-    trees = {"lit_rl": ROOT, "lit_rl_matched": ROOT, "sb3": ROOT}
+    trees = {"lit_rl": ROOT, "lit_rl_matched": ROOT, "lit_rl_overlap": ROOT, "sb3": ROOT}
     if args.baseline:
         trees["baseline"] = args.baseline.resolve()
     configs = {}
@@ -330,6 +340,7 @@ def main_benchmark() -> None:
 FRAMEWORK_NAMES = {
     "lit_rl": "lit_rl (this commit)",
     "lit_rl_matched": "lit_rl (this commit), SB3's algorithm",
+    "lit_rl_overlap": "lit_rl (this commit), overlap_env_steps",
     "baseline": "lit_rl (baseline commit)",
     "sb3": "SB3",
 }

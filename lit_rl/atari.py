@@ -35,6 +35,11 @@ def is_atari_env_id(env_id: str) -> bool:
     return env_id.startswith("ALE/") or env_id.endswith("NoFrameskip-v4")
 
 
+def is_native_atari(env_id: str, env_kwargs: dict[str, Any] | None) -> bool:
+    """Whether ``make_vector_env(env_id, ..., env_kwargs)`` gives ale-py's native C++ vector env."""
+    return is_atari_env_id(env_id) and (env_kwargs or {}).get("backend", "native") == "native"
+
+
 def atari_game(env_id: str) -> tuple[str, float]:
     """The ROM name and the sticky-action probability of an Atari ``env_id``. Creates no environment."""
     register_atari_envs()
@@ -193,6 +198,7 @@ class TrueScores(gym.vector.VectorWrapper):
         self.game_over = np.zeros(n, dtype=bool)
         self.lives = np.zeros(n, dtype=np.int64)
         self.serving = np.zeros(n, dtype=bool)  # whose next step presses FIRE after a lost life
+        self.pending_actions: np.ndarray | None = None  # between send and recv, when the env has no send
 
     def reset(self, *, seed: Any = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         obs, info = self.env.reset(seed=seed, options=options)
@@ -203,9 +209,24 @@ class TrueScores(gym.vector.VectorWrapper):
         return obs, info
 
     def step(self, actions: np.ndarray) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        self.send(actions)
+        return self.recv()
+
+    def send(self, actions: np.ndarray) -> None:
+        """Start a step: the native env's emulators run in C++ threads until ``recv``; Python is free meanwhile."""
         if self.serving.any():  # a new array: the caller's actions are what the agent chose
             actions = np.where(self.serving, self.fire_action, actions).astype(np.asarray(actions).dtype)
-        obs, rewards, terminated, truncated, info = self.env.step(actions)
+        if hasattr(self.env, "send"):
+            self.env.send(actions)
+        else:  # gymnasium's sync vector env steps in recv
+            self.pending_actions = actions
+
+    def recv(self) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """Finish the step that ``send`` started."""
+        if hasattr(self.env, "recv"):
+            obs, rewards, terminated, truncated, info = self.env.recv()
+        else:
+            obs, rewards, terminated, truncated, info = self.env.step(self.pending_actions)
         rewards = np.asarray(rewards, dtype=np.float64)
         # With next-step autoreset, the step after a game over only resets that env: a new game starts.
         new_game = self.game_over

@@ -25,15 +25,16 @@ def test_both_backends_give_zero_padded_4x84x84_uint8_stacks():
 
 
 def record_inner_steps(env):
-    """Make ``env``'s wrapped vector env log what it returns: raw rewards and real game ends."""
+    """Make ``env``'s wrapped vector env log what its steps return: raw rewards and real game ends."""
     inner, log = env.env, []
+    name = "recv" if hasattr(inner, "recv") else "step"  # the native env's steps end in recv
 
-    def step(actions):
-        result = type(inner).step(inner, actions)
+    def logged(*args):
+        result = getattr(type(inner), name)(inner, *args)
         log.append(result)
         return result
 
-    inner.step = step
+    setattr(inner, name, logged)
     return log
 
 

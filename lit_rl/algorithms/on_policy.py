@@ -33,6 +33,7 @@ from lit_rl.algorithms.common import (
     recorded_observation_space,
     reject_trainer_gradient_clipping,
 )
+from lit_rl.atari import is_native_atari
 from lit_rl.callbacks.cpu_threads import CpuThreads
 from lit_rl.callbacks.evaluation_video import EvaluationVideo
 from lit_rl.callbacks.rollout_collector import RolloutCollector
@@ -87,7 +88,15 @@ class OnPolicyModule(L.LightningModule):
         self.update_epochs, self.num_minibatches = update_epochs, num_minibatches
         self.automatic_optimization = False  # training_step runs the rollout's minibatch updates
         # Built here so that bad values stop the run before any env exists; see configure_callbacks.
-        self.default_callbacks = [CpuThreads(), RolloutCollector(hp.num_envs, hp.num_steps, hp.total_env_steps)]
+        overlap = hp.get("overlap_env_steps", False)
+        if overlap and not is_native_atari(hp.env_id, hp.get("env_kwargs")):
+            raise ConfigurationError(
+                "overlap_env_steps=True needs ale-py's native Atari env (an ALE/<Game>-v5 or <Game>NoFrameskip-v4 "
+                f"env_id, backend 'native'), not env_id={hp.env_id!r} with env_kwargs={hp.get('env_kwargs')}; "
+                "set overlap_env_steps=False."
+            )
+        collector = RolloutCollector(hp.num_envs, hp.num_steps, hp.total_env_steps, overlap_env_steps=overlap)
+        self.default_callbacks = [CpuThreads(), collector]
         if hp.get("record_video"):
             self.default_callbacks.append(EvaluationVideo())
         self.env_steps = 0

@@ -39,12 +39,16 @@ class EnvStepping(L.Callback):
             return
         hp = pl_module.hparams
         threads = threads_per_process(trainer.num_devices)  # the share CpuThreads gives torch
-        self.env = make_vector_env(hp.env_id, self.num_envs, hp.get("env_kwargs"), num_threads=threads)
+        self.env = self.make_env(hp.env_id, hp.get("env_kwargs"), threads)
         self.seed = run_seed() + trainer.global_rank * self.num_envs
         self.obs, _ = self.env.reset(seed=self.seed)
         # With next-step autoreset, the step after an episode ends only resets that env.
         self.resetting = np.zeros(self.num_envs, dtype=bool)
         self.steps_per_vector_step = self.num_envs * trainer.world_size
+
+    def make_env(self, env_id: str, env_kwargs: dict[str, Any] | None, threads: int) -> gym.vector.VectorEnv:
+        """The ``num_envs`` vector env this callback steps (``threads``: the native Atari env's emulator threads)."""
+        return make_vector_env(env_id, self.num_envs, env_kwargs, num_threads=threads)
 
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if self.env is not None:
