@@ -132,8 +132,16 @@ class RolloutBuffer:
         self.ready = True
 
     def batch(self) -> RolloutBatch:
-        """The whole rollout, flattened to ``[num_steps * num_envs]`` rows (views, not copies)."""
+        """The whole rollout, flattened to ``[num_steps * num_envs]`` rows.
+
+        Views, not copies, except ``[C, H, W]`` frames: copied once into the channels_last layout that
+        the convolutions read, which the minibatches gathered from them keep (each would otherwise be
+        permuted again in every epoch).
+        """
+        obs = self.obs.flatten(0, 1)
+        if obs.dim() == 4:
+            obs = obs.contiguous(memory_format=torch.channels_last)
         return RolloutBatch(
-            self.obs.flatten(0, 1), self.actions.flatten(0, 1), self.logprobs.flatten(), self.values.flatten(),
+            obs, self.actions.flatten(0, 1), self.logprobs.flatten(), self.values.flatten(),
             self.advantages.flatten(), self.returns.flatten(), self.valid.flatten(), self.rollout_id,
         )

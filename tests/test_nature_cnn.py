@@ -1,7 +1,8 @@
+import pytest
 import torch
 import torch.nn.functional as F
 
-from lit_rl.networks.nature_cnn import NatureCNN
+from lit_rl.networks.nature_cnn import NatureCNN, scaled_frames
 
 
 def reference_forward(state: dict[str, torch.Tensor], frames: torch.Tensor) -> torch.Tensor:
@@ -37,3 +38,15 @@ def test_checkpoints_load_across_layouts():
     assert net.trunk[0].weight.is_contiguous(memory_format=torch.channels_last)
     frames = torch.randint(0, 256, (2, 4, 84, 84), dtype=torch.uint8)
     torch.testing.assert_close(net(frames), reference_forward(nchw_state, frames))
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_frames_scaled_in_the_autocast_dtype_are_the_float32_frames_autocast_would_cast(dtype):
+    frames = torch.arange(256, dtype=torch.uint8).repeat(2).view(2, 4, 8, 8)  # every uint8 value
+    with torch.autocast("cpu", dtype=dtype):
+        scaled = scaled_frames(frames)
+    assert scaled.dtype == dtype
+    assert scaled.is_contiguous(memory_format=torch.channels_last)
+    # What the first convolution got before: float32 frames, which autocast casts to its dtype.
+    assert torch.equal(scaled, (frames.to(torch.float32) * (1.0 / 255.0)).to(dtype))
+    assert scaled_frames(frames).dtype == torch.float32  # outside autocast

@@ -83,6 +83,22 @@ def test_the_dataset_serves_each_complete_rollout_once_whole():
         next(iter(dataset))
 
 
+def test_frame_rollouts_are_served_in_channels_last_and_minibatches_keep_it():
+    buffer = RolloutBuffer(num_steps=3, num_envs=2, observation_shape=(4, 5, 6), observation_dtype=np.uint8)
+    frames = np.random.default_rng(0).integers(0, 256, (3, 2, 4, 5, 6), dtype=np.uint8)
+    buffer.reset()
+    for t in range(3):
+        ones = np.ones(2)
+        buffer.add(frames[t], ones, torch.zeros(2), torch.zeros(2), ones, ones < 0, ones < 0, ones > 0)
+    buffer.compute_returns(torch.zeros(2), 0.99, 0.95)
+    batch = buffer.batch()
+    assert batch.obs.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(batch.obs, torch.from_numpy(frames).flatten(0, 1))  # the same values, row for row
+    minibatch = batch.rows(torch.tensor([4, 0, 2]))
+    assert minibatch.obs.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(minibatch.obs, torch.from_numpy(frames).flatten(0, 1)[[4, 0, 2]])
+
+
 def test_collector_stores_the_final_observation_on_reset_rows_and_bootstraps_truncation_from_it():
     """CounterEnv observations are [episode, t]; let the value of an observation be t."""
     L.seed_everything(0)
