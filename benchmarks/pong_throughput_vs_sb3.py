@@ -7,7 +7,9 @@ A fixed short run per (algorithm, framework), timed only after a warm-up, no eva
   epsilon-greedy, storing, one gradient step per 4 env steps on batches of 32, target copies).
   ``total_env_steps`` is warm-up + timed steps, so epsilon (exploration_fraction 0.1) is at its
   final 0.01 before the timed phase in both frameworks: every step runs a forward pass.
-- PPO: ``configs/ppo_pong.yaml`` (8 envs x 128 steps, 4 epochs x 4 minibatches of 256); the first
+- PPO: ``configs/ppo_pong.yaml`` with CleanRL's classic Atari settings (8 envs x 128 steps, 4 epochs x 4
+  minibatches of 256, clip 0.1: ``TIMED_SETTINGS``), the work per env step of the baseline commit's config
+  (the config now ships CleanRL's tuned EnvPool values, with 25% fewer updates per env step); the first
   ``--ppo-warmup-rollouts`` rollouts (collection + updates) are not timed, the next
   ``--ppo-rollouts`` are (collection + updates).
 
@@ -73,8 +75,16 @@ CONFIG_FILES = {algo: CONFIGS / f"{algo}_pong.yaml" for algo in ("dqn", "ppo")} 
 NO_IO = {"record_video": False, "save_replay_buffer": False}
 
 
+# Settings every run of an algorithm gets, whatever its config says: the same work per env step in each
+# framework and commit. PPO: CleanRL's classic Atari values, which the baseline commit's ppo_pong.yaml had.
+TIMED_SETTINGS: dict[str, dict[str, Any]] = {
+    "dqn": {},
+    "ppo": {"num_envs": 8, "num_steps": 128, "update_epochs": 4, "num_minibatches": 4, "clip_coef": 0.1},
+}
+
+
 def model_args(algo: str) -> dict[str, Any]:
-    return yaml.safe_load(CONFIG_FILES[algo].read_text())["model"]["init_args"]
+    return {**yaml.safe_load(CONFIG_FILES[algo].read_text())["model"]["init_args"], **TIMED_SETTINGS[algo]}
 
 
 # ---------------------------------------------------------------------------------------- lit_rl
@@ -122,6 +132,7 @@ def run_lit_rl(algo: str, seed: int, args: argparse.Namespace, root: str, varian
         rollout = a["num_envs"] * a["num_steps"]
         overrides = {"total_env_steps": (args.ppo_warmup_rollouts + args.ppo_rollouts) * rollout}
         warmup_epochs = args.ppo_warmup_rollouts
+    overrides.update(TIMED_SETTINGS[algo])
     overrides.update({name: value for name, value in NO_IO.items() if name in a})
     overrides.update(VARIANTS.get(variant, {}).get(algo, {}))
     cli = lit_rl_cli(CONFIG_FILES[algo], seed, root, overrides, "--trainer.limit_val_batches", "0")

@@ -199,12 +199,12 @@ def test_ppo_pendulum_config_fits_a_gaussian_policy(tmp_path):
 
 def test_ppo_pong_config_fits_one_rollout_from_frames(tmp_path):
     cli = cli_fit(
-        "ppo_pong.yaml", tmp_path, "--model.total_env_steps", "1024", "--model.eval_episodes", "1",
+        "ppo_pong.yaml", tmp_path, "--model.total_env_steps", "2048", "--model.eval_episodes", "1",
         "--model.update_epochs", "1",
     )
     buffer = cli.model.rollout_buffer
-    assert buffer.obs.shape == (128, 8, 4, 84, 84) and buffer.obs.dtype == torch.uint8
-    assert cli.trainer.global_step == 4
+    assert buffer.obs.shape == (128, 16, 4, 84, 84) and buffer.obs.dtype == torch.uint8
+    assert cli.trainer.global_step == 8  # one epoch of 8 minibatches
     assert -21 <= cli.trainer.callback_metrics["eval/episodic_return"] <= 21
 
 
