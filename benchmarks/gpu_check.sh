@@ -110,7 +110,7 @@ EOF
 PONG_SECONDS=$(( $(left) - 25 ))  # the curve and the copy need a few seconds
 part pong && echo "== 4. PPO Pong on the GPU for ${PONG_SECONDS} s"
 if part pong && [ "$PONG_SECONDS" -gt 60 ]; then
-    # 16 cores: 32 envs x 128 steps per rollout (4 minibatches of 1,024), the emulators on all cores.
+    # 16 cores: 32 envs x 128 steps per rollout (3 epochs of 8 minibatches of 512), the emulators on all cores.
     timeout "$PONG_SECONDS" python3 -m lit_rl fit --config configs/ppo_pong.yaml --trainer.accelerator "$ACCELERATOR" \
         --trainer.devices 1 --trainer.enable_progress_bar false --trainer.default_root_dir "$WORK/pong" \
         --model.num_envs 32 --model.eval_interval 500000 --model.record_video false \
